@@ -1,0 +1,11 @@
+# Finds phial's dependencies. Used by phial's own build and by the installed phialConfig.cmake.
+include(CMakeFindDependencyMacro)
+find_dependency(Threads)
+find_dependency(Boost 1.81 COMPONENTS json)
+find_dependency(PkgConfig)
+if(NOT TARGET PkgConfig::PHIAL_OPENBLAS)
+  pkg_check_modules(PHIAL_OPENBLAS REQUIRED IMPORTED_TARGET GLOBAL openblas)
+endif()
+if(NOT TARGET PkgConfig::PHIAL_RE2)
+  pkg_check_modules(PHIAL_RE2 REQUIRED IMPORTED_TARGET GLOBAL re2)
+endif()
