@@ -16,7 +16,9 @@
 #define PHIAL_VERSION_STRING "0.1.0"
 
 #if defined(PHIAL_SEPARATE_COMPILATION)
-#  define PHIAL_HEADER_ONLY 0
+#  if !defined(PHIAL_HEADER_ONLY)  // impl/src.hpp sets it to 1 for the one TU that emits definitions
+#    define PHIAL_HEADER_ONLY 0
+#  endif
 #  define PHIAL_INLINE
 #else
 #  define PHIAL_HEADER_ONLY 1

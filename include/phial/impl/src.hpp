@@ -4,7 +4,9 @@
 #if !defined(PHIAL_SEPARATE_COMPILATION)
 #  error "phial/impl/src.hpp is only for PHIAL_SEPARATE_COMPILATION builds"
 #endif
-#undef PHIAL_HEADER_ONLY
+#if defined(PHIAL_HEADER_ONLY)
+#  error "include phial/impl/src.hpp before any other phial header in its translation unit"
+#endif
 #define PHIAL_HEADER_ONLY 1
 #define PHIAL_BUILDING_SRC 1
 #include <phial/phial.hpp>
