@@ -21,6 +21,9 @@
 #include <phial/model/weights.hpp>
 // [model-files]
 // [executor]
+#include <phial/backend/cpu.hpp>
+#include <phial/backend/thread_pool.hpp>
+#include <phial/ops/matmul.hpp>
 // [tokenizer]
 // [chat]
 // [sample]

@@ -1,0 +1,126 @@
+// phial/ops/matmul.hpp - Y = X · Wᵀ for a weight matrix of any supported type.
+//
+//   W: (rows, K) stored row by row in its own type (f32, f16, bf16, ggml block quants); K = W.ne[0]
+//   X: (n_tokens, K) f32, row-major
+//   Y: (n_tokens, rows) f32, row-major
+//
+// Two regimes:
+//  - decode / small batches (n_tokens < kGemmMinTokens): memory-bandwidth bound. Every weight row is
+//    read once and dotted with all n_tokens activation rows while it is in cache. Rows are split
+//    across the thread pool. (Quantized integer kernels: see ops/qdot.hpp.)
+//  - prefill (n_tokens >= kGemmMinTokens): compute bound. Tiles of kGemmTileRows weight rows are
+//    dequantized to f32 (never the whole matrix) and multiplied with OpenBLAS `cblas_sgemm`, each
+//    pool thread working on its own tiles with OpenBLAS single-threaded (see docs/performance.md
+//    for why, and the measurement behind it).
+#pragma once
+#include <cblas.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <phial/backend/cpu.hpp>
+#include <phial/backend/thread_pool.hpp>
+#include <phial/config.hpp>
+#include <phial/error.hpp>
+#include <phial/model/tensor.hpp>
+#include <phial/ops/qdot.hpp>
+
+namespace phial::ops {
+
+// Batches at least this large go through the dequantize-tile + sgemm path.
+inline constexpr std::int64_t kGemmMinTokens = 16;
+// Weight rows per dequantized tile in the sgemm path.
+inline constexpr std::int64_t kGemmTileRows = 64;
+
+// True when matmul can compute with weights of this type.
+PHIAL_INLINE bool matmul_supports(TensorType t) noexcept { return detail::qdot_supports(t); }
+
+namespace detail {
+
+PHIAL_INLINE void check_matmul_args(const TensorView& W, const float* X, std::int64_t n_tokens, const float* Y) {
+  if (!matmul_supports(W.type))
+    throw InvalidArgument("matmul: weight tensor '" + W.name + "' has unsupported type " +
+                          std::string(tensor_type_info(W.type).name));
+  const auto info = tensor_type_info(W.type);
+  if (W.ne[0] <= 0 || W.ne[0] % info.block_elems != 0)
+    throw InvalidArgument("matmul: weight tensor '" + W.name + "' row length " + std::to_string(W.ne[0]) +
+                          " is not a multiple of the " + std::string(info.name) + " block size " +
+                          std::to_string(info.block_elems));
+  if (W.data == nullptr) throw InvalidArgument("matmul: weight tensor '" + W.name + "' has no data");
+  if (static_cast<std::size_t>(W.rows()) * W.row_stride() > W.nbytes)
+    throw InvalidArgument("matmul: weight tensor '" + W.name + "' holds fewer bytes than its shape needs");
+  if (n_tokens < 0) throw InvalidArgument("matmul: negative token count");
+  if (n_tokens > 0 && (X == nullptr || Y == nullptr)) throw InvalidArgument("matmul: null activation/output");
+}
+
+// OpenBLAS runs single-threaded inside our pool (each pool thread calls sgemm on its own tiles), so
+// its own threads never compete with the pool's.
+PHIAL_INLINE void ensure_blas_single_threaded() {
+  static std::once_flag once;
+  std::call_once(once, [] { openblas_set_num_threads(1); });
+}
+
+// Decode path: Y(t, r) for all t, rows split across the pool.
+PHIAL_INLINE void matmul_gemv(const TensorView& W, const float* X, std::int64_t n_tokens, float* Y,
+                              ThreadPool& pool) {
+  const std::int64_t K = W.ne[0];
+  const std::int64_t N = W.rows();
+  const RowDotKernel kernel = select_row_dot(W.type);
+  // Activations converted once into the layout the kernel wants (int8 blocks for quantized weights).
+  ActivationBuffer act;
+  prepare_activations(kernel, X, n_tokens, K, act);
+  const std::byte* base = W.data;
+  const std::size_t stride = W.row_stride();
+  pool.parallel_for(
+      N,
+      [&](std::int64_t r0, std::int64_t r1) {
+        float out[kMaxGemvTokens];
+        for (std::int64_t r = r0; r < r1; ++r) {
+          kernel.dot(base + static_cast<std::size_t>(r) * stride, act, K, n_tokens, out);
+          for (std::int64_t t = 0; t < n_tokens; ++t) Y[t * N + r] = out[t];
+        }
+      },
+      16);
+}
+
+// Prefill path: per tile of weight rows, dequantize to f32 and multiply with sgemm.
+PHIAL_INLINE void matmul_gemm(const TensorView& W, const float* X, std::int64_t n_tokens, float* Y,
+                              ThreadPool& pool) {
+  ensure_blas_single_threaded();
+  const std::int64_t K = W.ne[0];
+  const std::int64_t N = W.rows();
+  const std::int64_t n_tiles = (N + kGemmTileRows - 1) / kGemmTileRows;
+  pool.parallel_for(n_tiles, [&](std::int64_t t0, std::int64_t t1) {
+    thread_local std::vector<float> tile;  // (kGemmTileRows, K)
+    tile.resize(static_cast<std::size_t>(kGemmTileRows * K));
+    for (std::int64_t t = t0; t < t1; ++t) {
+      const std::int64_t r0 = t * kGemmTileRows;
+      const std::int64_t nr = std::min(kGemmTileRows, N - r0);
+      const float* w = dequantize_rows_f32(W.type, W.row(r0), nr, K, tile.data());
+      // Y[:, r0:r0+nr] = X (n_tokens, K) · w (nr, K)ᵀ
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(n_tokens), static_cast<int>(nr),
+                  static_cast<int>(K), 1.0f, X, static_cast<int>(K), w, static_cast<int>(K), 0.0f, Y + r0,
+                  static_cast<int>(N));
+    }
+  });
+}
+
+}  // namespace detail
+
+// Y(n_tokens, W.rows()) = X(n_tokens, W.ne[0]) · Wᵀ. Throws InvalidArgument for an unsupported type
+// or a malformed view.
+PHIAL_INLINE void matmul(const TensorView& W, const float* X, std::int64_t n_tokens, float* Y, ThreadPool& pool) {
+  detail::check_matmul_args(W, X, n_tokens, Y);
+  if (n_tokens == 0) return;
+  if (n_tokens >= kGemmMinTokens) {
+    detail::matmul_gemm(W, X, n_tokens, Y, pool);
+    return;
+  }
+  detail::matmul_gemv(W, X, n_tokens, Y, pool);
+}
+
+}  // namespace phial::ops
