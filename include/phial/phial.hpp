@@ -21,6 +21,7 @@
 #include <phial/model/weights.hpp>
 // [model-files]
 // [executor]
+#include <phial/model/executor.hpp>
 #include <phial/backend/cpu.hpp>
 #include <phial/backend/thread_pool.hpp>
 #include <phial/ops/matmul.hpp>
