@@ -28,4 +28,7 @@
 // [tokenizer]
 // [chat]
 // [sample]
+#include <phial/sample/sampler.hpp>
+#include <phial/sample/grammar.hpp>
+#include <phial/sample/json_schema.hpp>
 // [agent]

@@ -1,0 +1,366 @@
+// phial/sample/sampler.hpp - the sampler chain: logits of one position -> one token id.
+//
+// Chain, in this order (each stage is skipped when it is a no-op):
+//   1. logit bias          l[id] += bias[id]                      (sparse: only the listed ids)
+//   2. penalties            over the last `penalty_window` accepted tokens (sparse: only those ids)
+//        repetition (CTRL / HF): l > 0 ? l / r : l * r
+//        presence:  l -= presence  if the id occurred
+//        frequency: l -= frequency * count
+//   3. allowed mask         ids whose bit is 0 in the caller's mask (a grammar) are removed
+//   -- greedy stops here: the arg max (lowest id on ties) --
+//   4. temperature          l / T
+//   5. top-k                keep the k largest (partial selection, never a full sort)
+//   6. softmax              p = exp(l - max) over the survivors
+//   7. min-p                keep p >= min_p * p_max
+//   8. top-p (nucleus)      keep the smallest prefix of the descending order with mass >= top_p
+//   9. draw                 one uniform number u in [0, 1) from the sampler's own PRNG
+//
+// Reproducibility: the PRNG (xoshiro256** seeded by splitmix64) and the uniform draw are phial's
+// own code, so the same seed and the same logits give the same tokens on every platform and
+// standard library (std::uniform_real_distribution is implementation-defined). Candidates are
+// ordered by (logit desc, id asc) so ties break the same way everywhere.
+//
+// Cost over 200k logits: greedy is one pass; stochastic sampling makes one pass to collect the
+// candidates within 30 nats of the max (anything below contributes < 1e-13 of the mass each), then
+// selects (std::nth_element) only as many as top-k / top-p need.
+#pragma once
+#include <phial/config.hpp>
+#include <phial/error.hpp>
+#include <phial/model/config.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <deque>
+#include <limits>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace phial {
+
+struct SamplerConfig {
+  bool greedy = true;          // arg max; every stochastic setting below is ignored
+  float temperature = 1.0f;    // > 0 (0 means greedy)
+  std::int32_t top_k = 0;      // 0 = off
+  float top_p = 1.0f;          // 1 = off
+  float min_p = 0.0f;          // 0 = off
+  float repetition_penalty = 1.0f;  // 1 = off; > 1 discourages repeats
+  float presence_penalty = 0.0f;
+  float frequency_penalty = 0.0f;
+  std::int32_t penalty_window = 64;  // how many recent accepted tokens the penalties look at; -1 = all
+  std::unordered_map<std::int32_t, float> logit_bias;  // id -> added to the logit (-inf bans)
+  std::uint64_t seed = 0;
+
+  // The family's recommended settings (spec §5): reasoning models sample with temperature 0.8 and
+  // top_p 0.95; the instruct models and Phi-4 are run greedily (their cards use temperature 0).
+  static SamplerConfig defaults_for(Variant variant) {
+    SamplerConfig c;
+    if (variant == Variant::phi4_reasoning || variant == Variant::phi4_mini_reasoning) {
+      c.greedy = false;
+      c.temperature = 0.8f;
+      c.top_p = 0.95f;
+    }
+    return c;
+  }
+
+  bool is_greedy() const noexcept { return greedy || temperature <= 0.0f; }
+};
+
+// xoshiro256** (Blackman & Vigna), seeded with splitmix64: small, fast, and the same everywhere.
+class Rng {
+ public:
+  explicit Rng(std::uint64_t seed = 0) noexcept { reseed(seed); }
+
+  void reseed(std::uint64_t seed) noexcept {
+    std::uint64_t x = seed;
+    for (auto& s : s_) s = splitmix64(x);
+  }
+
+  std::uint64_t next_u64() noexcept {
+    const std::uint64_t result = rotl(s_[1] * 5, 7) * 9;
+    const std::uint64_t t = s_[1] << 17;
+    s_[2] ^= s_[0];
+    s_[3] ^= s_[1];
+    s_[1] ^= s_[2];
+    s_[0] ^= s_[3];
+    s_[2] ^= t;
+    s_[3] = rotl(s_[3], 45);
+    return result;
+  }
+
+  // Uniform in [0, 1) with 53 random bits: exact, portable.
+  double uniform01() noexcept { return static_cast<double>(next_u64() >> 11) * 0x1.0p-53; }
+
+  // Uniform integer in [0, n) (n > 0), by rejection: unbiased and portable.
+  std::uint64_t below(std::uint64_t n) noexcept {
+    const std::uint64_t limit = std::numeric_limits<std::uint64_t>::max() - std::numeric_limits<std::uint64_t>::max() % n;
+    std::uint64_t x;
+    do x = next_u64(); while (x >= limit);
+    return x % n;
+  }
+
+ private:
+  static std::uint64_t rotl(std::uint64_t x, int k) noexcept { return (x << k) | (x >> (64 - k)); }
+  static std::uint64_t splitmix64(std::uint64_t& x) noexcept {
+    std::uint64_t z = (x += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
+  std::uint64_t s_[4];
+};
+
+// A set of allowed token ids as a bitset over the vocabulary (bit id%64 of word id/64).
+struct TokenMask {
+  std::vector<std::uint64_t> words;
+
+  TokenMask() = default;
+  explicit TokenMask(std::int32_t n_vocab) : words((static_cast<std::size_t>(n_vocab) + 63) / 64, 0) {}
+  void reset(std::int32_t n_vocab) { words.assign((static_cast<std::size_t>(n_vocab) + 63) / 64, 0); }
+  void clear() { std::fill(words.begin(), words.end(), 0); }
+  void set(std::int32_t id) { words[static_cast<std::size_t>(id) >> 6] |= 1ull << (id & 63); }
+  void unset(std::int32_t id) { words[static_cast<std::size_t>(id) >> 6] &= ~(1ull << (id & 63)); }
+  bool test(std::int32_t id) const {
+    const auto w = static_cast<std::size_t>(id) >> 6;
+    return w < words.size() && ((words[w] >> (id & 63)) & 1u);
+  }
+  std::size_t count() const {
+    std::size_t n = 0;
+    for (auto w : words) n += static_cast<std::size_t>(__builtin_popcountll(w));
+    return n;
+  }
+};
+
+class Sampler {
+ public:
+  explicit Sampler(SamplerConfig config = {}) : config_(std::move(config)), rng_(config_.seed) {
+    if (!config_.greedy && !(config_.temperature >= 0.0f)) throw InvalidArgument("SamplerConfig: temperature must be >= 0");
+    if (!(config_.top_p > 0.0f && config_.top_p <= 1.0f)) throw InvalidArgument("SamplerConfig: top_p must be in (0, 1]");
+    if (!(config_.min_p >= 0.0f && config_.min_p <= 1.0f)) throw InvalidArgument("SamplerConfig: min_p must be in [0, 1]");
+    if (config_.top_k < 0) throw InvalidArgument("SamplerConfig: top_k must be >= 0");
+    if (!(config_.repetition_penalty > 0.0f)) throw InvalidArgument("SamplerConfig: repetition_penalty must be > 0");
+  }
+
+  const SamplerConfig& config() const noexcept { return config_; }
+
+  // Picks a token from `logits` (vocab_size floats). `allowed`, when given, restricts the choice to
+  // the ids whose bit is set. Returns -1 only when no id is allowed (or every logit is -inf/NaN).
+  std::int32_t sample(std::span<const float> logits, const TokenMask* allowed = nullptr) {
+    prepare(logits);
+    if (config_.is_greedy()) return arg_max(logits, allowed);
+    return draw(logits, allowed);
+  }
+
+  // Records a token that became part of the sequence (for the penalties).
+  void accept(std::int32_t token) {
+    if (!has_penalties()) return;
+    history_.push_back(token);
+    ++counts_[token];
+    if (config_.penalty_window >= 0) {
+      while (history_.size() > static_cast<std::size_t>(config_.penalty_window)) {
+        auto it = counts_.find(history_.front());
+        if (it != counts_.end() && --it->second == 0) counts_.erase(it);
+        history_.pop_front();
+      }
+    }
+  }
+
+  // Forgets the history and restarts the random stream from the configured seed.
+  void reset() {
+    history_.clear();
+    counts_.clear();
+    rng_.reseed(config_.seed);
+  }
+
+  Rng& rng() noexcept { return rng_; }
+
+  // The logit after bias and penalties (what the later stages see), for tests and debugging.
+  float adjusted_logit(std::span<const float> logits, std::int32_t id) {
+    prepare(logits);
+    for (const auto& a : adjusted_) if (a.id == id) return a.logit;
+    return logits[static_cast<std::size_t>(id)];
+  }
+
+ private:
+  struct Candidate {
+    std::int32_t id;
+    float logit;
+  };
+  // Descending logit, ascending id on ties: a strict total order, so results never depend on
+  // the standard library's selection algorithm.
+  static bool before(const Candidate& a, const Candidate& b) noexcept {
+    return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
+  }
+
+  bool has_penalties() const noexcept {
+    return config_.repetition_penalty != 1.0f || config_.presence_penalty != 0.0f || config_.frequency_penalty != 0.0f;
+  }
+
+  // Fills adjusted_ with (id, new logit) for every id touched by bias or penalties; the marks in
+  // is_adjusted_ let the dense passes skip them.
+  void prepare(std::span<const float> logits) {
+    for (const auto& a : adjusted_) is_adjusted_[static_cast<std::size_t>(a.id)] = 0;
+    adjusted_.clear();
+    if (config_.logit_bias.empty() && counts_.empty()) return;
+    if (is_adjusted_.size() != logits.size()) is_adjusted_.assign(logits.size(), 0);
+    collect_adjusted(logits);
+  }
+
+  // Applies bias then penalties to one id's logit.
+  float adjust(std::int32_t id, float l) const {
+    if (auto b = config_.logit_bias.find(id); b != config_.logit_bias.end()) l += b->second;
+    if (auto c = counts_.find(id); c != counts_.end() && c->second > 0) {
+      const float r = config_.repetition_penalty;
+      l = l > 0.0f ? l / r : l * r;
+      l -= config_.presence_penalty;
+      l -= config_.frequency_penalty * static_cast<float>(c->second);
+    }
+    return l;
+  }
+
+  // Collects the sparse adjusted logits for this call.
+  void collect_adjusted(std::span<const float> logits) {
+    const auto n = static_cast<std::int32_t>(logits.size());
+    auto add = [&](std::int32_t id) {
+      if (id < 0 || id >= n || is_adjusted_[static_cast<std::size_t>(id)]) return;
+      is_adjusted_[static_cast<std::size_t>(id)] = 1;
+      adjusted_.push_back({id, adjust(id, logits[static_cast<std::size_t>(id)])});
+    };
+    for (const auto& [id, v] : config_.logit_bias) add(id);
+    for (const auto& [id, c] : counts_) add(id);
+  }
+
+  static bool allowed_id(const TokenMask* allowed, std::int32_t id) { return !allowed || allowed->test(id); }
+
+  std::int32_t arg_max(std::span<const float> logits, const TokenMask* allowed) {
+    const auto n = static_cast<std::int32_t>(logits.size());
+    Candidate best{-1, -std::numeric_limits<float>::infinity()};
+    const bool sparse = !adjusted_.empty();
+    if (!allowed) {
+      for (std::int32_t i = 0; i < n; ++i) {
+        const float l = logits[static_cast<std::size_t>(i)];
+        if (l > best.logit && !(sparse && is_adjusted_[static_cast<std::size_t>(i)])) best = {i, l};
+      }
+    } else {
+      // Walk the set bits of the mask only.
+      for (std::size_t w = 0; w < allowed->words.size(); ++w) {
+        std::uint64_t bits = allowed->words[w];
+        while (bits) {
+          const auto i = static_cast<std::int32_t>(w * 64 + static_cast<std::size_t>(__builtin_ctzll(bits)));
+          bits &= bits - 1;
+          if (i >= n) break;
+          const float l = logits[static_cast<std::size_t>(i)];
+          if (l > best.logit && !(sparse && is_adjusted_[static_cast<std::size_t>(i)])) best = {i, l};
+        }
+      }
+    }
+    for (const auto& a : adjusted_)
+      if (allowed_id(allowed, a.id) && a.logit > -std::numeric_limits<float>::infinity() && before(a, best)) best = a;
+    return best.id;
+  }
+
+  std::int32_t draw(std::span<const float> logits, const TokenMask* allowed) {
+    const auto n = static_cast<std::int32_t>(logits.size());
+    const bool sparse = !adjusted_.empty();
+    const float inv_t = 1.0f / config_.temperature;
+
+    // Pass 1: the max (after the mask and adjustments).
+    float max_l = -std::numeric_limits<float>::infinity();
+    auto visit = [&](auto&& fn) {
+      if (!allowed) {
+        for (std::int32_t i = 0; i < n; ++i)
+          if (!(sparse && is_adjusted_[static_cast<std::size_t>(i)])) fn(i, logits[static_cast<std::size_t>(i)]);
+      } else {
+        for (std::size_t w = 0; w < allowed->words.size(); ++w) {
+          std::uint64_t bits = allowed->words[w];
+          while (bits) {
+            const auto i = static_cast<std::int32_t>(w * 64 + static_cast<std::size_t>(__builtin_ctzll(bits)));
+            bits &= bits - 1;
+            if (i >= n) break;
+            if (!(sparse && is_adjusted_[static_cast<std::size_t>(i)])) fn(i, logits[static_cast<std::size_t>(i)]);
+          }
+        }
+      }
+      for (const auto& a : adjusted_)
+        if (allowed_id(allowed, a.id)) fn(a.id, a.logit);
+    };
+    visit([&](std::int32_t, float l) { if (l > max_l) max_l = l; });
+    if (!(max_l > -std::numeric_limits<float>::infinity())) return -1;
+
+    // Pass 2: the candidates within 30 nats (after temperature) of the max.
+    const float floor_l = max_l - 30.0f * config_.temperature;
+    cands_.clear();
+    visit([&](std::int32_t i, float l) { if (l >= floor_l) cands_.push_back({i, l}); });
+
+    // Top-k: partial selection of the k best.
+    std::size_t m = cands_.size();
+    if (config_.top_k > 0 && static_cast<std::size_t>(config_.top_k) < m) {
+      m = static_cast<std::size_t>(config_.top_k);
+      std::nth_element(cands_.begin(), cands_.begin() + static_cast<std::ptrdiff_t>(m) - 1, cands_.end(), before);
+      cands_.resize(m);
+      // nth_element leaves an implementation-defined order: sort the k so the draw is portable.
+      std::sort(cands_.begin(), cands_.end(), before);
+    }
+
+    // Softmax numerators (temperature applied), kept in the logit field from here on.
+    double z = 0.0;
+    for (auto& c : cands_) {
+      c.logit = std::exp((c.logit - max_l) * inv_t);
+      z += c.logit;
+    }
+
+    // Min-p: relative to the most likely survivor (whose numerator is exp(0) = 1).
+    if (config_.min_p > 0.0f) {
+      const float thr = config_.min_p;
+      auto end = std::remove_if(cands_.begin(), cands_.end(), [&](const Candidate& c) { return c.logit < thr; });
+      cands_.erase(end, cands_.end());
+      z = 0.0;
+      for (const auto& c : cands_) z += c.logit;
+    }
+
+    // Top-p: grow a sorted head (64, 256, ...) until it holds top_p of the mass.
+    std::size_t keep = cands_.size();
+    if (config_.top_p < 1.0f) {
+      const double target = static_cast<double>(config_.top_p) * z;
+      std::size_t head = std::min<std::size_t>(64, cands_.size());
+      for (;;) {
+        std::partial_sort(cands_.begin(), cands_.begin() + static_cast<std::ptrdiff_t>(head), cands_.end(), before);
+        double acc = 0.0;
+        std::size_t i = 0;
+        for (; i < head; ++i) {
+          acc += cands_[i].logit;
+          if (acc >= target) break;
+        }
+        if (i < head) { keep = i + 1; break; }
+        if (head == cands_.size()) { keep = head; break; }
+        head = std::min(cands_.size(), head * 4);
+      }
+      cands_.resize(keep);
+    }
+    // Without top-k / top-p the candidates stay in collection order (ascending id, then the
+    // adjusted ids): deterministic, and no sort of 200k entries.
+
+    double mass = 0.0;
+    for (const auto& c : cands_) mass += c.logit;
+    const double u = rng_.uniform01() * mass;
+    double acc = 0.0;
+    for (const auto& c : cands_) {
+      acc += c.logit;
+      if (u < acc) return c.id;
+    }
+    return cands_.back().id;  // rounding: u landed on the total
+  }
+
+  SamplerConfig config_;
+  Rng rng_;
+  std::deque<std::int32_t> history_;
+  std::unordered_map<std::int32_t, std::int32_t> counts_;
+  std::vector<Candidate> adjusted_;
+  std::vector<std::uint8_t> is_adjusted_;  // (vocab) 1 where adjusted_ holds the id's logit
+  std::vector<Candidate> cands_;
+};
+
+}  // namespace phial
