@@ -27,6 +27,7 @@
 #include <phial/ops/matmul.hpp>
 // [tokenizer]
 // [chat]
+#include <phial/chat/prompt.hpp>
 // [sample]
 #include <phial/sample/sampler.hpp>
 #include <phial/sample/grammar.hpp>
