@@ -20,6 +20,8 @@
 #include <phial/model/tensor.hpp>
 #include <phial/model/weights.hpp>
 // [model-files]
+#include <phial/model/model.hpp>
+#include <phial/ops/quant.hpp>
 // [executor]
 #include <phial/model/executor.hpp>
 #include <phial/backend/cpu.hpp>
