@@ -70,18 +70,27 @@ PHIAL_INLINE void matmul_gemv(const TensorView& W, const float* X, std::int64_t 
   const std::int64_t K = W.ne[0];
   const std::int64_t N = W.rows();
   const RowDotKernel kernel = select_row_dot(W.type);
-  // Activations converted once into the layout the kernel wants (int8 blocks for quantized weights).
-  ActivationBuffer act;
-  prepare_activations(kernel, X, n_tokens, K, act);
+  // Activations converted once, on the calling thread, into the kernel's format (int8 blocks for
+  // quantized weights); f32 activations are used in place.
+  const std::size_t act_stride = act_row_bytes(kernel.act, K);  // bytes per token
+  const std::byte* act = reinterpret_cast<const std::byte*>(X);
+  thread_local std::vector<std::byte> act_q;  // (n_tokens, act_stride)
+  if (kernel.quantize != nullptr) {
+    act_q.resize(act_stride * static_cast<std::size_t>(n_tokens));
+    for (std::int64_t t = 0; t < n_tokens; ++t)
+      kernel.quantize(X + t * K, act_q.data() + static_cast<std::size_t>(t) * act_stride, K);
+    act = act_q.data();
+  }
   const std::byte* base = W.data;
   const std::size_t stride = W.row_stride();
+  // Each weight row is read from memory once and dotted with every token while it is in cache.
   pool.parallel_for(
       N,
       [&](std::int64_t r0, std::int64_t r1) {
-        float out[kMaxGemvTokens];
         for (std::int64_t r = r0; r < r1; ++r) {
-          kernel.dot(base + static_cast<std::size_t>(r) * stride, act, K, n_tokens, out);
-          for (std::int64_t t = 0; t < n_tokens; ++t) Y[t * N + r] = out[t];
+          const std::byte* row = base + static_cast<std::size_t>(r) * stride;
+          for (std::int64_t t = 0; t < n_tokens; ++t)
+            Y[t * N + r] = kernel.dot(row, act + static_cast<std::size_t>(t) * act_stride, K);
         }
       },
       16);

@@ -12,6 +12,7 @@
 // Every kernel has a portable scalar version; AVX2 versions (compiled with target attributes so the
 // baseline build stays x86-64) are chosen at run time from cpu_features().
 #pragma once
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -33,9 +34,6 @@
 #endif
 
 namespace phial::ops {
-
-// Largest n_tokens the row-dot kernels handle in one call (the decode/small-batch path).
-inline constexpr std::int64_t kMaxGemvTokens = 16;
 
 namespace detail {
 
@@ -297,80 +295,345 @@ PHIAL_INLINE bool qdot_supports(TensorType t) noexcept {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Quantized activations (what a weight row is dotted with in the decode path).
+
+// 32 activations: x ≈ d·q, with s = d·Σq for the zero-point term of q4_0/q4_1/q5_0/q5_1.
+struct ActQ8 {
+  float d;
+  float s;
+  std::int8_t qs[32];
+};
+// 256 activations for the k-quants: x ≈ d·q, bsums[g] = Σ of q over group g of 16.
+struct ActQ8K {
+  float d;
+  std::int16_t bsums[16];
+  std::int8_t qs[256];
+};
+static_assert(sizeof(ActQ8) == 40 && sizeof(ActQ8K) == 292);
+
+enum class ActKind { f32, q8, q8k };
+
+PHIAL_INLINE ActKind act_kind_for(TensorType t) noexcept {
+  switch (t) {
+    case TensorType::Q4_0:
+    case TensorType::Q4_1:
+    case TensorType::Q5_0:
+    case TensorType::Q5_1:
+    case TensorType::Q8_0:
+      return ActKind::q8;
+    case TensorType::Q4_K:
+    case TensorType::Q5_K:
+    case TensorType::Q6_K:
+      return ActKind::q8k;
+    default:
+      return ActKind::f32;
+  }
+}
+
+// Bytes of one quantized activation row of K elements.
+PHIAL_INLINE std::size_t act_row_bytes(ActKind kind, std::int64_t K) noexcept {
+  switch (kind) {
+    case ActKind::q8: return static_cast<std::size_t>(K / 32) * sizeof(ActQ8);
+    case ActKind::q8k: return static_cast<std::size_t>(K / 256) * sizeof(ActQ8K);
+    default: return static_cast<std::size_t>(K) * sizeof(float);
+  }
+}
+
+// Scalar activation quantizers: q = round-half-even(x·127/amax), so |x - d·q| <= d/2 with d = amax/127.
+PHIAL_INLINE void quantize_act_q8_scalar(const float* x, ActQ8* y, std::int64_t K) {
+  for (std::int64_t b = 0; b < K / 32; ++b, x += 32) {
+    float amax = 0.0f;
+    for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[j]));
+    const float id = amax > 0.0f ? 127.0f / amax : 0.0f;
+    int sum = 0;
+    for (int j = 0; j < 32; ++j) {
+      const int q = static_cast<int>(std::nearbyint(x[j] * id));
+      y[b].qs[j] = static_cast<std::int8_t>(std::clamp(q, -127, 127));
+      sum += y[b].qs[j];
+    }
+    y[b].d = amax / 127.0f;
+    y[b].s = y[b].d * static_cast<float>(sum);
+  }
+}
+
+PHIAL_INLINE void quantize_act_q8k_scalar(const float* x, ActQ8K* y, std::int64_t K) {
+  for (std::int64_t b = 0; b < K / 256; ++b, x += 256) {
+    float amax = 0.0f;
+    for (int j = 0; j < 256; ++j) amax = std::max(amax, std::fabs(x[j]));
+    const float id = amax > 0.0f ? 127.0f / amax : 0.0f;
+    for (int g = 0; g < 16; ++g) {
+      int sum = 0;
+      for (int j = 16 * g; j < 16 * g + 16; ++j) {
+        const int q = static_cast<int>(std::nearbyint(x[j] * id));
+        y[b].qs[j] = static_cast<std::int8_t>(std::clamp(q, -127, 127));
+        sum += y[b].qs[j];
+      }
+      y[b].bsums[g] = static_cast<std::int16_t>(sum);
+    }
+    y[b].d = amax / 127.0f;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scalar row kernels: float dot(weight row, prepared activation row, K). Integer sums are exact;
+// the same formulas as the AVX2 kernels, so the two differ only in float summation order.
+
+PHIAL_INLINE float dot_f32_scalar(TensorType type, const std::byte* row, const float* x, std::int64_t K) {
+  // 8 partial sums: same rounding behaviour class as the SIMD version, vectorizable by the compiler.
+  float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  auto w_at = [&](std::int64_t i) {
+    if (type == TensorType::F32) {
+      float f;
+      std::memcpy(&f, row + 4 * i, 4);
+      return f;
+    }
+    const std::uint16_t h = load_u16(row + 2 * i);
+    return type == TensorType::BF16 ? bf16_bits_to_float(h) : half_bits_to_float(h);
+  };
+  std::int64_t i = 0;
+  for (; i + 8 <= K; i += 8)
+    for (int j = 0; j < 8; ++j) s[j] += w_at(i + j) * x[i + j];
+  float acc = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+  for (; i < K; ++i) acc += w_at(i) * x[i];
+  return acc;
+}
+
+// Unsigned weight codes u of one 32-block and the block's (d, z): w = d·u + z.
+PHIAL_INLINE void unpack_q32_scalar(TensorType type, const std::byte* blk, int u[32], float& d, float& z) {
+  auto nib = [&](const std::uint8_t* qs) {
+    for (int j = 0; j < 16; ++j) {
+      u[j] = qs[j] & 0xF;
+      u[j + 16] = qs[j] >> 4;
+    }
+  };
+  auto fifth = [&](const std::uint8_t* qh_bytes) {
+    std::uint32_t qh;
+    std::memcpy(&qh, qh_bytes, 4);
+    for (int j = 0; j < 32; ++j) u[j] |= static_cast<int>((qh >> j) & 1) << 4;
+  };
+  switch (type) {
+    case TensorType::Q4_0: {
+      auto* b = reinterpret_cast<const kq4_0*>(blk);
+      nib(b->qs);
+      d = half_bits_to_float(b->d);
+      z = -8.0f * d;
+      return;
+    }
+    case TensorType::Q4_1: {
+      auto* b = reinterpret_cast<const kq4_1*>(blk);
+      nib(b->qs);
+      d = half_bits_to_float(b->d);
+      z = half_bits_to_float(b->m);
+      return;
+    }
+    case TensorType::Q5_0: {
+      auto* b = reinterpret_cast<const kq5_0*>(blk);
+      nib(b->qs);
+      fifth(b->qh);
+      d = half_bits_to_float(b->d);
+      z = -16.0f * d;
+      return;
+    }
+    default: {  // Q5_1
+      auto* b = reinterpret_cast<const kq5_1*>(blk);
+      nib(b->qs);
+      fifth(b->qh);
+      d = half_bits_to_float(b->d);
+      z = half_bits_to_float(b->m);
+      return;
+    }
+  }
+}
+
+template <TensorType T>
+float dot_q32_zp_scalar(const std::byte* row, const void* act, std::int64_t K) {
+  constexpr std::size_t kBytes = static_cast<std::size_t>(tensor_type_info(T).block_bytes);
+  const ActQ8* a = static_cast<const ActQ8*>(act);
+  float acc = 0.0f, zsum = 0.0f;
+  int u[32];
+  for (std::int64_t b = 0; b < K / 32; ++b) {
+    float d, z;
+    unpack_q32_scalar(T, row + static_cast<std::size_t>(b) * kBytes, u, d, z);
+    int sumi = 0;
+    for (int j = 0; j < 32; ++j) sumi += u[j] * a[b].qs[j];
+    acc += d * a[b].d * static_cast<float>(sumi);
+    zsum += z * a[b].s;
+  }
+  return acc + zsum;
+}
+
+PHIAL_INLINE float dot_q8_0_scalar(const std::byte* row, const void* act, std::int64_t K) {
+  const kq8_0* w = reinterpret_cast<const kq8_0*>(row);
+  const ActQ8* a = static_cast<const ActQ8*>(act);
+  float acc = 0.0f;
+  for (std::int64_t b = 0; b < K / 32; ++b) {
+    int sumi = 0;
+    for (int j = 0; j < 32; ++j) sumi += w[b].qs[j] * a[b].qs[j];
+    acc += half_bits_to_float(w[b].d) * a[b].d * static_cast<float>(sumi);
+  }
+  return acc;
+}
+
+template <bool Q5>
+float dot_q45_K_scalar(const std::byte* row, const void* act, std::int64_t K) {
+  const ActQ8K* a = static_cast<const ActQ8K*>(act);
+  constexpr std::size_t kBytes = Q5 ? sizeof(kq5_K) : sizeof(kq4_K);
+  float acc = 0.0f;
+  for (std::int64_t b = 0; b < K / 256; ++b) {
+    const std::byte* blk = row + static_cast<std::size_t>(b) * kBytes;
+    const std::uint8_t* scales = reinterpret_cast<const std::uint8_t*>(blk) + 4;
+    const std::uint8_t* qs = Q5 ? reinterpret_cast<const kq5_K*>(blk)->qs : reinterpret_cast<const kq4_K*>(blk)->qs;
+    const std::uint8_t* qh = Q5 ? reinterpret_cast<const kq5_K*>(blk)->qh : nullptr;
+    const std::int8_t* x = a[b].qs;
+    int sumi = 0, summ = 0;
+    for (int j = 0; j < 4; ++j, qs += 32, x += 64) {
+      std::uint8_t sc0, m0, sc1, m1;
+      k_scale_min(2 * j, scales, sc0, m0);
+      k_scale_min(2 * j + 1, scales, sc1, m1);
+      int s0 = 0, s1 = 0;
+      for (int l = 0; l < 32; ++l) {
+        int lo = qs[l] & 0xF, hi = qs[l] >> 4;
+        if (Q5) {
+          lo |= ((qh[l] >> (2 * j)) & 1) << 4;
+          hi |= ((qh[l] >> (2 * j + 1)) & 1) << 4;
+        }
+        s0 += lo * x[l];
+        s1 += hi * x[l + 32];
+      }
+      sumi += sc0 * s0 + sc1 * s1;
+      summ += m0 * (a[b].bsums[4 * j] + a[b].bsums[4 * j + 1]) + m1 * (a[b].bsums[4 * j + 2] + a[b].bsums[4 * j + 3]);
+    }
+    std::uint16_t dd[2];
+    std::memcpy(dd, blk, 4);
+    acc += a[b].d * (half_bits_to_float(dd[0]) * static_cast<float>(sumi) -
+                     half_bits_to_float(dd[1]) * static_cast<float>(summ));
+  }
+  return acc;
+}
+
+PHIAL_INLINE float dot_q6_K_scalar(const std::byte* row, const void* act, std::int64_t K) {
+  const kq6_K* w = reinterpret_cast<const kq6_K*>(row);
+  const ActQ8K* a = static_cast<const ActQ8K*>(act);
+  float acc = 0.0f;
+  for (std::int64_t b = 0; b < K / 256; ++b) {
+    int sumi = 0;
+    for (int h = 0; h < 2; ++h) {
+      const std::uint8_t* ql = w[b].ql + 64 * h;
+      const std::uint8_t* qh = w[b].qh + 32 * h;
+      const std::int8_t* sc = w[b].scales + 8 * h;
+      const std::int8_t* x = a[b].qs + 128 * h;
+      for (int l = 0; l < 32; ++l) {
+        const int is = l / 16;
+        const int u0 = (ql[l] & 0xF) | ((qh[l] & 3) << 4);
+        const int u1 = (ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4);
+        const int u2 = (ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4);
+        const int u3 = (ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4);
+        sumi += sc[is] * (u0 - 32) * x[l] + sc[is + 2] * (u1 - 32) * x[l + 32] + sc[is + 4] * (u2 - 32) * x[l + 64] +
+                sc[is + 6] * (u3 - 32) * x[l + 96];
+      }
+    }
+    acc += half_bits_to_float(w[b].d) * a[b].d * static_cast<float>(sumi);
+  }
+  return acc;
+}
+
+}  // namespace detail
+}  // namespace phial::ops
+
+#include <phial/ops/qdot_avx2.hpp>
+
+namespace phial::ops {
+namespace detail {
+
+// ---------------------------------------------------------------------------------------------
+// Dispatch.
+
+enum class SimdLevel { scalar, avx2 };
+
+PHIAL_INLINE SimdLevel best_simd_level() noexcept {
+#if PHIAL_X86
+  if (cpu_features().has_avx2_fma_f16c()) return SimdLevel::avx2;
+#endif
+  return SimdLevel::scalar;
+}
+
+using RowDotFn = float (*)(const std::byte* row, const void* act_row, std::int64_t K);
+using QuantizeActFn = void (*)(const float* x, void* act_row, std::int64_t K);
+
+// A row kernel plus the activation format it consumes.
+struct RowDotKernel {
+  TensorType type = TensorType::F32;
+  ActKind act = ActKind::f32;
+  RowDotFn dot = nullptr;
+  QuantizeActFn quantize = nullptr;  // null for f32 activations (used as they are)
+};
+
+template <TensorType T>
+float dot_f32_scalar_t(const std::byte* row, const void* act, std::int64_t K) {
+  return dot_f32_scalar(T, row, static_cast<const float*>(act), K);
+}
+
+PHIAL_INLINE RowDotKernel select_row_dot(TensorType type, SimdLevel level) {
+  RowDotKernel k;
+  k.type = type;
+  k.act = act_kind_for(type);
+  const bool avx2 = level == SimdLevel::avx2 && PHIAL_X86;
+  if (k.act == ActKind::q8)
+    k.quantize = [](const float* x, void* y, std::int64_t K) { quantize_act_q8_scalar(x, static_cast<ActQ8*>(y), K); };
+  if (k.act == ActKind::q8k)
+    k.quantize = [](const float* x, void* y, std::int64_t K) { quantize_act_q8k_scalar(x, static_cast<ActQ8K*>(y), K); };
+#if PHIAL_X86
+  if (avx2 && k.act == ActKind::q8)
+    k.quantize = [](const float* x, void* y, std::int64_t K) { avx2::quantize_act_q8(x, static_cast<ActQ8*>(y), K); };
+  if (avx2 && k.act == ActKind::q8k)
+    k.quantize = [](const float* x, void* y, std::int64_t K) { avx2::quantize_act_q8k(x, static_cast<ActQ8K*>(y), K); };
+#endif
+  switch (type) {
+#if PHIAL_X86
+#  define PHIAL_PICK(scalar_fn, avx2_fn) k.dot = avx2 ? static_cast<RowDotFn>(avx2_fn) : static_cast<RowDotFn>(scalar_fn)
+#else
+#  define PHIAL_PICK(scalar_fn, avx2_fn) k.dot = static_cast<RowDotFn>(scalar_fn)
+#endif
+    case TensorType::F32: PHIAL_PICK(&dot_f32_scalar_t<TensorType::F32>, &avx2::dot_f32); break;
+    case TensorType::F16: PHIAL_PICK(&dot_f32_scalar_t<TensorType::F16>, &avx2::dot_16bit<false>); break;
+    case TensorType::BF16: PHIAL_PICK(&dot_f32_scalar_t<TensorType::BF16>, &avx2::dot_16bit<true>); break;
+    case TensorType::Q4_0: PHIAL_PICK(&dot_q32_zp_scalar<TensorType::Q4_0>, &avx2::dot_q32_zp<TensorType::Q4_0>); break;
+    case TensorType::Q4_1: PHIAL_PICK(&dot_q32_zp_scalar<TensorType::Q4_1>, &avx2::dot_q32_zp<TensorType::Q4_1>); break;
+    case TensorType::Q5_0: PHIAL_PICK(&dot_q32_zp_scalar<TensorType::Q5_0>, &avx2::dot_q32_zp<TensorType::Q5_0>); break;
+    case TensorType::Q5_1: PHIAL_PICK(&dot_q32_zp_scalar<TensorType::Q5_1>, &avx2::dot_q32_zp<TensorType::Q5_1>); break;
+    case TensorType::Q8_0: PHIAL_PICK(&dot_q8_0_scalar, &avx2::dot_q8_0); break;
+    case TensorType::Q4_K: PHIAL_PICK(&dot_q45_K_scalar<false>, &avx2::dot_q45_K<false>); break;
+    case TensorType::Q5_K: PHIAL_PICK(&dot_q45_K_scalar<true>, &avx2::dot_q45_K<true>); break;
+    case TensorType::Q6_K: PHIAL_PICK(&dot_q6_K_scalar, &avx2::dot_q6_K); break;
+#undef PHIAL_PICK
+    default:
+      throw InvalidArgument("matmul: unsupported tensor type " + std::string(tensor_type_info(type).name));
+  }
+  return k;
+}
+
+PHIAL_INLINE RowDotKernel select_row_dot(TensorType type) { return select_row_dot(type, best_simd_level()); }
+
+// Dequantizes one row of K elements to f32 (SIMD when available).
+PHIAL_INLINE void dequant_row(TensorType type, const std::byte* src, float* y, std::int64_t K, SimdLevel level) {
+#if PHIAL_X86
+  if (level == SimdLevel::avx2 && avx2::dequant_row(type, src, y, K)) return;
+#else
+  (void)level;
+#endif
+  dequant_row_scalar(type, src, y, K);
+}
+
 // Dequantizes `nr` consecutive rows of K elements starting at `src` into `scratch` (nr, K) and returns
 // it; f32 rows are returned in place (no copy).
 PHIAL_INLINE const float* dequantize_rows_f32(TensorType type, const std::byte* src, std::int64_t nr, std::int64_t K,
                                               float* scratch) {
   if (type == TensorType::F32) return reinterpret_cast<const float*>(src);
+  const SimdLevel level = best_simd_level();
   const std::size_t stride = static_cast<std::size_t>(row_bytes(type, K));
-  for (std::int64_t r = 0; r < nr; ++r) dequant_row_scalar(type, src + r * stride, scratch + r * K, K);
+  for (std::int64_t r = 0; r < nr; ++r) dequant_row(type, src + r * stride, scratch + r * K, K, level);
   return scratch;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Activations prepared for the row kernels.
-
-struct ActivationBuffer {
-  const float* f32 = nullptr;  // (n_tokens, K) as given
-  std::int64_t n_tokens = 0;
-  std::int64_t K = 0;
-};
-
-// A kernel computing out[t] = dot(weight row, activation row t) for t < n_tokens.
-struct RowDotKernel {
-  TensorType type;
-  void (*dot)(const std::byte* row, const ActivationBuffer& act, std::int64_t K, std::int64_t n_tokens, float* out);
-};
-
-// Generic: dequantize the row to f32, then f32 dots (double-free, 8 partial sums).
-PHIAL_INLINE void dot_generic(TensorType type, const std::byte* row, const ActivationBuffer& act, std::int64_t K,
-                              std::int64_t n_tokens, float* out) {
-  thread_local std::vector<float> w;
-  w.resize(static_cast<std::size_t>(K));
-  dequant_row_scalar(type, row, w.data(), K);
-  for (std::int64_t t = 0; t < n_tokens; ++t) {
-    const float* x = act.f32 + t * K;
-    float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    std::int64_t i = 0;
-    for (; i + 8 <= K; i += 8)
-      for (int j = 0; j < 8; ++j) s[j] += w[static_cast<std::size_t>(i + j)] * x[i + j];
-    float acc = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
-    for (; i < K; ++i) acc += w[static_cast<std::size_t>(i)] * x[i];
-    out[t] = acc;
-  }
-}
-
-template <TensorType T>
-void dot_generic_t(const std::byte* row, const ActivationBuffer& act, std::int64_t K, std::int64_t n_tokens, float* out) {
-  dot_generic(T, row, act, K, n_tokens, out);
-}
-
-PHIAL_INLINE RowDotKernel select_row_dot(TensorType type) {
-  switch (type) {
-#define PHIAL_GENERIC(T) \
-  case TensorType::T: return {TensorType::T, &dot_generic_t<TensorType::T>};
-    PHIAL_GENERIC(F32)
-    PHIAL_GENERIC(F16)
-    PHIAL_GENERIC(BF16)
-    PHIAL_GENERIC(Q4_0)
-    PHIAL_GENERIC(Q4_1)
-    PHIAL_GENERIC(Q5_0)
-    PHIAL_GENERIC(Q5_1)
-    PHIAL_GENERIC(Q8_0)
-    PHIAL_GENERIC(Q4_K)
-    PHIAL_GENERIC(Q5_K)
-    PHIAL_GENERIC(Q6_K)
-#undef PHIAL_GENERIC
-    default:
-      throw InvalidArgument("matmul: unsupported tensor type " + std::string(tensor_type_info(type).name));
-  }
-}
-
-PHIAL_INLINE void prepare_activations(const RowDotKernel&, const float* X, std::int64_t n_tokens, std::int64_t K,
-                                      ActivationBuffer& act) {
-  act.f32 = X;
-  act.n_tokens = n_tokens;
-  act.K = K;
 }
 
 }  // namespace detail

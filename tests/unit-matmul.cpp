@@ -1,0 +1,310 @@
+// unit-matmul: every row kernel (scalar and AVX2) and ops::matmul (decode and prefill paths)
+// against an independent reference: ops/quant.hpp's dequantize_row + a double-precision dot.
+//
+// Error bound for the integer kernels (derived, not tuned). The activation row x is quantized per
+// block b of B elements (B = 32, or 256 for the k-quants) to x̂_i = d_b·q_i with d_b = amax_b/127 and
+// q_i = round(x_i/d_b), so |x_i - x̂_i| <= d_b/2 and
+//     |Σ w_i x_i - Σ w_i x̂_i| <= Σ_b (d_b/2)·Σ_{i∈b} |w_i|                          (act_err)
+// The kernel then evaluates Σ w_i x̂_i with exact integer block sums and O(K/32) float
+// multiply-adds; with u = 2^-24 each of those rounds by <= u relative, so the float error is at most
+// (K/32 + 8)·u·T, where T bounds the magnitude of the summed terms. The zero points (-8·d, -16·d, m,
+// dmin·m) can make the terms larger than |w_i x̂_i|, by at most the block's largest |w| plus its zero
+// point; we take T = Σ_i (|w_i| + 2·max_{j∈b}|w_j| + 64·|d_w|)·|x_i| with a 16x safety factor on u
+// (float_err). The test requires |kernel - exact| <= act_err + float_err. A wrong index or scale
+// produces errors of order Σ|w_i x_i|, orders of magnitude above the bound.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include <phial/backend/cpu.hpp>
+#include <phial/backend/thread_pool.hpp>
+#include <phial/ops/matmul.hpp>
+#include <phial/ops/quant.hpp>
+
+using phial::TensorType;
+namespace pd = phial::ops::detail;
+
+namespace {
+
+const TensorType kAllTypes[] = {TensorType::F32,  TensorType::F16,  TensorType::BF16, TensorType::Q4_0,
+                                TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1, TensorType::Q8_0,
+                                TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K};
+
+bool is_quantized(TensorType t) { return phial::tensor_type_info(t).block_elems > 1; }
+
+// A matrix of `rows` rows of K elements in `type`, from Gaussian floats through the reference
+// quantizer (realistic blocks), or from random bytes with valid f16 scales (every bit pattern).
+std::vector<std::byte> make_weights(TensorType type, std::int64_t rows, std::int64_t K, std::mt19937& rng,
+                                    bool random_bytes) {
+  const std::size_t rb = static_cast<std::size_t>(phial::row_bytes(type, K));
+  std::vector<std::byte> w(rb * static_cast<std::size_t>(rows));
+  if (!random_bytes || !is_quantized(type)) {
+    std::normal_distribution<float> nd(0.0f, 0.05f);
+    std::vector<float> f(static_cast<std::size_t>(K));
+    for (std::int64_t r = 0; r < rows; ++r) {
+      for (auto& v : f) v = nd(rng);
+      f[static_cast<std::size_t>(r % K)] = 0.4f;  // an outlier per row, as real weights have
+      phial::quantize_row(type, f.data(), w.data() + rb * static_cast<std::size_t>(r), K);
+    }
+    return w;
+  }
+  std::uniform_int_distribution<int> byte(0, 255);
+  for (auto& b : w) b = static_cast<std::byte>(byte(rng));
+  // Overwrite the f16 scale fields with finite values in [2^-9, 2^-5) (random sign for d of q8_0/q6_K).
+  std::uniform_int_distribution<int> mant(0, 1023), ex(6, 9);
+  auto put_half = [&](std::byte* p, bool allow_negative) {
+    std::uint16_t h = static_cast<std::uint16_t>((ex(rng) << 10) | mant(rng));
+    if (allow_negative && (byte(rng) & 1)) h |= 0x8000;
+    std::memcpy(p, &h, 2);
+  };
+  const auto info = phial::tensor_type_info(type);
+  for (std::size_t off = 0; off < w.size(); off += static_cast<std::size_t>(info.block_bytes)) {
+    std::byte* b = w.data() + off;
+    switch (type) {
+      case TensorType::Q4_0:
+      case TensorType::Q5_0:
+      case TensorType::Q8_0: put_half(b, true); break;
+      case TensorType::Q4_1:
+      case TensorType::Q5_1:
+        put_half(b, true);
+        put_half(b + 2, true);
+        break;
+      case TensorType::Q4_K:
+      case TensorType::Q5_K:
+        put_half(b, false);
+        put_half(b + 2, false);
+        break;
+      case TensorType::Q6_K: put_half(b + 208, true); break;
+      default: break;
+    }
+  }
+  return w;
+}
+
+std::vector<float> dequant_ref(TensorType type, const std::byte* row, std::int64_t K) {
+  std::vector<float> f(static_cast<std::size_t>(K));
+  phial::dequantize_row(type, row, f.data(), K);
+  return f;
+}
+
+struct Bound {
+  double exact = 0;  // Σ w_i x_i in double
+  double tol = 0;
+};
+
+Bound reference(TensorType type, const std::vector<float>& w, const float* x, std::int64_t K, bool weight_is_block_quant) {
+  Bound r;
+  const auto act = pd::act_kind_for(type);
+  const std::int64_t B = act == pd::ActKind::q8 ? 32 : act == pd::ActKind::q8k ? 256 : 0;
+  double abs_wx = 0, act_err = 0, terms = 0;
+  for (std::int64_t i = 0; i < K; ++i) {
+    r.exact += static_cast<double>(w[static_cast<std::size_t>(i)]) * x[i];
+    abs_wx += std::fabs(static_cast<double>(w[static_cast<std::size_t>(i)]) * x[i]);
+  }
+  if (B == 0) {
+    // f32 activations: recursive summation in any order, |error| <= (K + 8)·u·Σ|w x| (+ f16->f32 exact).
+    r.tol = static_cast<double>(K + 8) * std::ldexp(1.0, -24) * abs_wx + 1e-30;
+    return r;
+  }
+  const std::int64_t wb = weight_is_block_quant ? phial::tensor_type_info(type).block_elems : B;
+  for (std::int64_t b0 = 0; b0 < K; b0 += B) {
+    double amax = 0, sum_w = 0;
+    for (std::int64_t i = b0; i < b0 + B; ++i) {
+      amax = std::max(amax, static_cast<double>(std::fabs(x[i])));
+      sum_w += std::fabs(w[static_cast<std::size_t>(i)]);
+    }
+    const double d = static_cast<double>(static_cast<float>(amax) / 127.0f);
+    act_err += d / 2 * sum_w * (1 + 1e-6);
+  }
+  for (std::int64_t b0 = 0; b0 < K; b0 += wb) {
+    double wmax = 0;
+    for (std::int64_t i = b0; i < b0 + wb; ++i) wmax = std::max(wmax, static_cast<double>(std::fabs(w[static_cast<std::size_t>(i)])));
+    for (std::int64_t i = b0; i < b0 + wb; ++i)
+      terms += (std::fabs(w[static_cast<std::size_t>(i)]) + 2 * wmax + 64 * wmax) * std::fabs(x[i]);
+  }
+  const double float_err = 16.0 * static_cast<double>(K / 32 + 8) * std::ldexp(1.0, -24) * terms;
+  r.tol = act_err + float_err;
+  return r;
+}
+
+std::vector<float> make_activations(std::int64_t n, std::mt19937& rng) {
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  std::vector<float> x(static_cast<std::size_t>(n));
+  for (auto& v : x) v = nd(rng);
+  // Some structure: a few large channels, as in real hidden states, and an all-zero block.
+  for (std::size_t i = 0; i < x.size(); i += 97) x[i] *= 20.0f;
+  for (std::size_t i = 0; i < std::min<std::size_t>(32, x.size()); ++i) x[i] = 0.0f;
+  return x;
+}
+
+phial::TensorView view_of(TensorType type, const std::vector<std::byte>& w, std::int64_t K, std::int64_t rows) {
+  phial::TensorView v;
+  v.name = "test.weight";
+  v.type = type;
+  v.n_dims = 2;
+  v.ne = {K, rows, 1, 1};
+  v.data = w.data();
+  v.nbytes = w.size();
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("own dequantizers (scalar and SIMD) agree exactly with ops/quant.hpp", "[matmul]") {
+  std::mt19937 rng(7);
+  for (TensorType type : kAllTypes) {
+    for (bool random_bytes : {false, true}) {
+      const std::int64_t K = 512;
+      auto w = make_weights(type, 3, K, rng, random_bytes);
+      const std::size_t rb = static_cast<std::size_t>(phial::row_bytes(type, K));
+      for (int r = 0; r < 3; ++r) {
+        auto ref = dequant_ref(type, w.data() + rb * static_cast<std::size_t>(r), K);
+        for (auto level : {pd::SimdLevel::scalar, pd::best_simd_level()}) {
+          std::vector<float> mine(static_cast<std::size_t>(K));
+          pd::dequant_row(type, w.data() + rb * static_cast<std::size_t>(r), mine.data(), K, level);
+          INFO("type " << phial::tensor_type_info(type).name << " simd " << static_cast<int>(level));
+          for (std::int64_t i = 0; i < K; ++i) {
+            // FMA-based SIMD dequantization (d·u + z) may differ from d·(u) + z by one rounding.
+            const double tol = level == pd::SimdLevel::scalar ? 0.0 : 1e-6 * (std::fabs(ref[static_cast<std::size_t>(i)]) + 1e-3);
+            REQUIRE(std::fabs(mine[static_cast<std::size_t>(i)] - ref[static_cast<std::size_t>(i)]) <= tol);
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("activation quantizers meet |x - d·q| <= d/2 and their block sums", "[matmul]") {
+  std::mt19937 rng(3);
+  const std::int64_t K = 768;
+  auto x = make_activations(K, rng);
+  for (auto level : {pd::SimdLevel::scalar, pd::best_simd_level()}) {
+    for (TensorType type : {TensorType::Q8_0, TensorType::Q4_K}) {
+      auto k = pd::select_row_dot(type, level);
+      std::vector<std::byte> buf(pd::act_row_bytes(k.act, K));
+      k.quantize(x.data(), buf.data(), K);
+      if (k.act == pd::ActKind::q8) {
+        auto* a = reinterpret_cast<const pd::ActQ8*>(buf.data());
+        for (std::int64_t b = 0; b < K / 32; ++b) {
+          int sum = 0;
+          for (int j = 0; j < 32; ++j) {
+            const float xi = x[static_cast<std::size_t>(b * 32 + j)];
+            REQUIRE(std::fabs(xi - a[b].d * a[b].qs[j]) <= a[b].d / 2 * (1 + 1e-5) + 1e-30);
+            sum += a[b].qs[j];
+          }
+          REQUIRE(a[b].s == Approx(a[b].d * sum).margin(1e-6));
+        }
+      } else {
+        auto* a = reinterpret_cast<const pd::ActQ8K*>(buf.data());
+        for (std::int64_t b = 0; b < K / 256; ++b)
+          for (int g = 0; g < 16; ++g) {
+            int sum = 0;
+            for (int j = 16 * g; j < 16 * g + 16; ++j) {
+              const float xi = x[static_cast<std::size_t>(b * 256 + j)];
+              REQUIRE(std::fabs(xi - a[b].d * a[b].qs[j]) <= a[b].d / 2 * (1 + 1e-5) + 1e-30);
+              sum += a[b].qs[j];
+            }
+            REQUIRE(a[b].bsums[g] == sum);
+          }
+      }
+    }
+  }
+}
+
+TEST_CASE("row kernels are within the derived bound of the exact dot product", "[matmul]") {
+  std::mt19937 rng(11);
+  std::vector<pd::SimdLevel> levels{pd::SimdLevel::scalar};
+  if (pd::best_simd_level() != pd::SimdLevel::scalar) levels.push_back(pd::best_simd_level());
+  for (TensorType type : kAllTypes) {
+    for (std::int64_t K : {256, 768, 3072}) {
+      for (bool random_bytes : {false, true}) {
+        const std::int64_t rows = 6;
+        auto w = make_weights(type, rows, K, rng, random_bytes);
+        auto x = make_activations(K, rng);
+        const std::size_t rb = static_cast<std::size_t>(phial::row_bytes(type, K));
+        std::vector<float> results;
+        for (auto level : levels) {
+          auto k = pd::select_row_dot(type, level);
+          std::vector<std::byte> act(pd::act_row_bytes(k.act, K));
+          const void* a = x.data();
+          if (k.quantize) {
+            k.quantize(x.data(), act.data(), K);
+            a = act.data();
+          }
+          for (std::int64_t r = 0; r < rows; ++r) {
+            const std::byte* row = w.data() + rb * static_cast<std::size_t>(r);
+            auto wf = dequant_ref(type, row, K);
+            const Bound ref = reference(type, wf, x.data(), K, is_quantized(type));
+            const float got = k.dot(row, a, K);
+            INFO("type " << phial::tensor_type_info(type).name << " K " << K << " row " << r << " simd "
+                         << static_cast<int>(level) << " random_bytes " << random_bytes << " exact " << ref.exact
+                         << " got " << got << " tol " << ref.tol);
+            REQUIRE(std::isfinite(got));
+            REQUIRE(std::fabs(got - ref.exact) <= ref.tol);
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("ops::matmul: decode and prefill paths, 1 and 2 threads, all types", "[matmul]") {
+  std::mt19937 rng(5);
+  for (int threads : {1, 2}) {
+    phial::ThreadPool pool(threads);
+    for (TensorType type : kAllTypes) {
+      const std::int64_t K = 512, N = 131;  // N not a multiple of the tile / chunk sizes
+      auto w = make_weights(type, N, K, rng, false);
+      auto view = view_of(type, w, K, N);
+      std::vector<std::vector<float>> wf;
+      for (std::int64_t r = 0; r < N; ++r) wf.push_back(dequant_ref(type, view.row(r), K));
+      for (std::int64_t T : {std::int64_t{1}, std::int64_t{3}, phial::ops::kGemmMinTokens - 1, phial::ops::kGemmMinTokens, std::int64_t{70}}) {
+        auto X = make_activations(K * T, rng);
+        std::vector<float> Y(static_cast<std::size_t>(N * T), -1.0f);
+        phial::ops::matmul(view, X.data(), T, Y.data(), pool);
+        const bool gemm = T >= phial::ops::kGemmMinTokens;
+        for (std::int64_t t = 0; t < T; ++t)
+          for (std::int64_t r = 0; r < N; ++r) {
+            const float* x = X.data() + t * K;
+            // The prefill path dequantizes exactly and runs sgemm in f32: only summation error.
+            Bound ref = gemm ? reference(TensorType::F32, wf[static_cast<std::size_t>(r)], x, K, false)
+                             : reference(type, wf[static_cast<std::size_t>(r)], x, K, is_quantized(type));
+            const float got = Y[static_cast<std::size_t>(t * N + r)];
+            INFO("type " << phial::tensor_type_info(type).name << " T " << T << " t " << t << " r " << r
+                         << " threads " << threads << " exact " << ref.exact << " got " << got);
+            REQUIRE(std::fabs(got - ref.exact) <= ref.tol * 4);
+          }
+      }
+    }
+  }
+}
+
+TEST_CASE("ops::matmul rejects malformed weights", "[matmul]") {
+  phial::ThreadPool pool(1);
+  std::vector<std::byte> w(18 * 4);
+  std::vector<float> x(64), y(4);
+  auto v = view_of(TensorType::Q4_0, w, 64, 4);  // needs 4 rows * 2 blocks * 18 bytes = 144 > 72
+  REQUIRE_THROWS_AS(phial::ops::matmul(v, x.data(), 1, y.data(), pool), phial::InvalidArgument);
+  v = view_of(TensorType::Q4_0, w, 48, 1);  // row length not a multiple of 32
+  REQUIRE_THROWS_AS(phial::ops::matmul(v, x.data(), 1, y.data(), pool), phial::InvalidArgument);
+  v = view_of(TensorType::Q2_K, w, 256, 1);
+  REQUIRE_THROWS_AS(phial::ops::matmul(v, x.data(), 1, y.data(), pool), phial::InvalidArgument);
+  REQUIRE_FALSE(phial::ops::matmul_supports(TensorType::Q2_K));
+  REQUIRE(phial::ops::matmul_supports(TensorType::Q6_K));
+}
+
+TEST_CASE("cpu feature detection is consistent", "[cpu]") {
+  const auto& f = phial::cpu_features();
+  if (f.avx2) REQUIRE(f.avx);
+  if (f.avx512bw || f.avx512vl || f.avx512_vnni) REQUIRE(f.avx512f);
+  REQUIRE_FALSE(f.describe().empty());
+  const auto scalar = phial::detail::apply_simd_override(f, "scalar");
+  REQUIRE_FALSE(scalar.avx2);
+  REQUIRE_FALSE(scalar.avx512f);
+  const auto avx2 = phial::detail::apply_simd_override(f, "avx2");
+  REQUIRE(avx2.avx2 == f.avx2);
+  REQUIRE_FALSE(avx2.avx512f);
+}
