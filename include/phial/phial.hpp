@@ -30,6 +30,7 @@
 // [tokenizer]
 // [chat]
 #include <phial/chat/prompt.hpp>
+#include <phial/chat/output_parser.hpp>
 // [sample]
 #include <phial/sample/sampler.hpp>
 #include <phial/sample/grammar.hpp>
