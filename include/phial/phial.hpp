@@ -28,6 +28,7 @@
 #include <phial/backend/thread_pool.hpp>
 #include <phial/ops/matmul.hpp>
 // [tokenizer]
+#include <phial/tokenizer/detokenizer.hpp>
 // [chat]
 #include <phial/chat/prompt.hpp>
 #include <phial/chat/output_parser.hpp>

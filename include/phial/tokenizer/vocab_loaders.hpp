@@ -1,0 +1,495 @@
+// phial/tokenizer/vocab_loaders.hpp - the three places a Phi-4 vocabulary comes from:
+// a tiktoken rank file (+ the family's built-in added tokens), a Hugging Face tokenizer.json
+// (+ tokenizer_config.json) and GGUF metadata. Included by tokenizer.hpp; not included directly.
+#pragma once
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
+
+#include <phial/config.hpp>
+#include <phial/error.hpp>
+#include <phial/tokenizer/detail/gzip.hpp>
+#include <phial/tokenizer/tokenizer.hpp>
+
+namespace phial {
+namespace detail {
+
+// Reads a whole file; transparently gunzips it when it starts with the gzip magic.
+PHIAL_INLINE std::string read_vocab_file(const std::filesystem::path& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) throw IoError("cannot open " + path.string());
+  std::string data;
+  char buf[1 << 16];
+  std::size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) data.append(buf, n);
+  bool bad = std::ferror(f) != 0;
+  std::fclose(f);
+  if (bad) throw IoError("cannot read " + path.string());
+  if (is_gzip(data)) return gunzip(data, path.string());
+  return data;
+}
+
+// GPT-2's byte <-> unicode mapping: printable bytes map to themselves, the other 68 to U+0100.. .
+struct ByteLevelMap {
+  std::array<std::uint32_t, 256> byte_to_cp{};
+  std::array<std::int16_t, 512> cp_to_byte{};  // -1 = not a byte-level character
+  ByteLevelMap() {
+    cp_to_byte.fill(-1);
+    std::uint32_t next = 256;
+    for (std::uint32_t b = 0; b < 256; ++b) {
+      bool printable = (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+      byte_to_cp[b] = printable ? b : next++;
+      cp_to_byte[byte_to_cp[b]] = std::int16_t(b);
+    }
+  }
+};
+
+PHIAL_INLINE const ByteLevelMap& byte_level_map() {
+  static const ByteLevelMap m;
+  return m;
+}
+
+// Byte-level token text ("Ġhello") -> raw bytes (" hello"); false if a character is not byte-level.
+PHIAL_INLINE bool byte_level_decode(std::string_view text, std::string& out) {
+  const ByteLevelMap& m = byte_level_map();
+  out.clear();
+  auto p = reinterpret_cast<const unsigned char*>(text.data());
+  auto end = p + text.size();
+  while (p < end) {
+    std::uint32_t len = 1;
+    std::uint32_t cp = *p < 0x80 ? *p : decode_utf8(p, end, len);
+    if (cp >= 512 || m.cp_to_byte[cp] < 0) return false;
+    out += char(m.cp_to_byte[cp]);
+    p += len;
+  }
+  return true;
+}
+
+// Raw bytes -> byte-level text, the inverse of byte_level_decode.
+PHIAL_INLINE std::string byte_level_encode(std::string_view bytes) {
+  const ByteLevelMap& m = byte_level_map();
+  std::string out;
+  for (char c : bytes) append_utf8(out, m.byte_to_cp[static_cast<unsigned char>(c)]);
+  return out;
+}
+
+// Sets the added tokens' bytes, indexes the mergeable tokens and assembles the tokenizer.
+PHIAL_INLINE Tokenizer finish_tokenizer(Family family, PretokenizerKind kind, BpeVocab bpe, std::vector<AddedToken> added,
+                                        std::int32_t vocab_size, std::string source) {
+  std::vector<std::uint8_t> is_added(std::size_t(vocab_size), 0);
+  for (const auto& a : added) {
+    if (a.id < 0 || a.id >= vocab_size)
+      throw FormatError(source + ": added token '" + a.content + "' id " + std::to_string(a.id) + " outside the vocabulary");
+    if (is_added[std::size_t(a.id)]) throw FormatError(source + ": two added tokens with id " + std::to_string(a.id));
+    is_added[std::size_t(a.id)] = 1;
+    if (!bpe.token_bytes(a.id).empty() && bpe.token_bytes(a.id) != a.content)
+      throw FormatError(source + ": added token " + std::to_string(a.id) + " '" + a.content + "' collides with a BPE token");
+    bpe.set_token(a.id, a.content, BpeVocab::kNoRank);
+  }
+  bpe.build_index([&](std::int32_t id) { return is_added[std::size_t(id)] == 0; });
+  return Tokenizer::assemble(family, kind, std::move(bpe), std::move(added), vocab_size, std::move(source));
+}
+
+PHIAL_INLINE PretokenizerKind kind_of_family(Family family) {
+  return family == Family::phi4_mini ? PretokenizerKind::o200k : PretokenizerKind::cl100k;
+}
+
+// The split regexes as Hugging Face tokenizer.json files and tiktoken spell them.
+inline constexpr std::string_view kCl100kRegexHf =
+    R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+inline constexpr std::string_view kCl100kRegexTiktoken =
+    R"('(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]++[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+)";
+inline constexpr std::string_view kO200kRegex =
+    R"([^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+
+PHIAL_INLINE int base64_value(unsigned char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '+') return 62;
+  if (c == '/') return 63;
+  return -1;
+}
+
+}  // namespace detail
+
+PHIAL_INLINE Tokenizer Tokenizer::from_tiktoken_text(std::string_view content, Family family, std::string source) {
+  // Pass 1: parse lines into (offset of decoded bytes, length, rank).
+  struct Entry {
+    std::uint32_t offset, length, rank;
+  };
+  std::vector<Entry> entries;
+  entries.reserve(content.size() / 12);
+  std::string bytes;
+  bytes.reserve(content.size() * 3 / 4);
+  std::uint32_t max_rank = 0;
+  std::size_t pos = 0, line_no = 0;
+  while (pos < content.size()) {
+    std::size_t eol = content.find('\n', pos);
+    if (eol == std::string_view::npos) eol = content.size();
+    std::string_view line = content.substr(pos, eol - pos);
+    pos = eol + 1;
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.empty()) continue;
+    std::size_t sp = line.find(' ');
+    auto bad = [&](const char* what) {
+      return FormatError(source + ":" + std::to_string(line_no) + ": " + what + " (expected 'base64 rank')");
+    };
+    if (sp == std::string_view::npos || sp == 0) throw bad("no rank");
+    // base64 decode
+    std::uint32_t offset = std::uint32_t(bytes.size());
+    std::uint32_t acc = 0;
+    int nbits = 0;
+    std::size_t i = 0;
+    for (; i < sp && line[i] != '='; ++i) {
+      int v = detail::base64_value(static_cast<unsigned char>(line[i]));
+      if (v < 0) throw bad("invalid base64");
+      acc = (acc << 6) | std::uint32_t(v);
+      nbits += 6;
+      if (nbits >= 8) {
+        nbits -= 8;
+        bytes += char((acc >> nbits) & 0xFF);
+      }
+    }
+    std::uint32_t length = std::uint32_t(bytes.size()) - offset;
+    if (length == 0) throw bad("empty token");
+    std::uint64_t rank = 0;
+    std::size_t k = sp + 1;
+    if (k >= line.size()) throw bad("no rank");
+    for (; k < line.size(); ++k) {
+      char c = line[k];
+      if (c < '0' || c > '9') throw bad("rank is not a number");
+      rank = rank * 10 + std::uint64_t(c - '0');
+      if (rank > 0x7FFFFFF0ull) throw bad("rank too large");
+    }
+    entries.push_back(Entry{offset, length, std::uint32_t(rank)});
+    max_rank = std::max(max_rank, std::uint32_t(rank));
+  }
+  if (entries.empty()) throw FormatError(source + ": empty tiktoken file");
+  if (family == Family::unknown) {
+    if (entries.size() == std::size_t(family_bpe_size(Family::phi4)))
+      family = Family::phi4;
+    else if (entries.size() == std::size_t(family_bpe_size(Family::phi4_mini)))
+      family = Family::phi4_mini;
+    else
+      throw InvalidArgument(source + ": " + std::to_string(entries.size()) +
+                            " ranks: cannot tell the family (expected 100256 for phi4 or 199998 for phi4-mini); name it");
+  }
+  std::vector<AddedToken> added = family_added_tokens(family);
+  std::int32_t vocab_size = std::max<std::int32_t>(family_vocab_size(family), std::int32_t(max_rank) + 1);
+  for (const auto& a : added) vocab_size = std::max(vocab_size, a.id + 1);
+  BpeVocab bpe;
+  bpe.reset(vocab_size, MergeRule::by_rank);
+  bpe.reserve_blob(bytes.size() + 2048);
+  std::vector<std::uint8_t> seen(std::size_t(vocab_size), 0);
+  for (const auto& e : entries) {
+    if (seen[e.rank]) throw FormatError(source + ": rank " + std::to_string(e.rank) + " appears twice");
+    seen[e.rank] = 1;
+    bpe.set_token(std::int32_t(e.rank), std::string_view(bytes).substr(e.offset, e.length), e.rank);
+  }
+  for (const auto& a : added)
+    if (a.id < std::int32_t(seen.size()) && seen[std::size_t(a.id)])
+      throw FormatError(source + ": rank " + std::to_string(a.id) + " is the family's added token " + a.content);
+  return detail::finish_tokenizer(family, detail::kind_of_family(family), std::move(bpe), std::move(added), vocab_size,
+                                  std::move(source));
+}
+
+PHIAL_INLINE Tokenizer Tokenizer::from_tiktoken(const std::filesystem::path& path, Family family) {
+  std::string content = detail::read_vocab_file(path);
+  return from_tiktoken_text(content, family, path.string());
+}
+
+namespace detail {
+
+PHIAL_INLINE const boost::json::object& json_object(const boost::json::value& v, const std::string& what, const std::string& source) {
+  if (!v.is_object()) throw FormatError(source + ": " + what + " is not a JSON object");
+  return v.get_object();
+}
+
+PHIAL_INLINE bool json_bool(const boost::json::object& o, std::string_view key, bool fallback) {
+  auto it = o.find(key);
+  if (it == o.end() || !it->value().is_bool()) return fallback;
+  return it->value().get_bool();
+}
+
+// The split regex of a tokenizer.json pre_tokenizer (Sequence[Split(Regex), ByteLevel] or a
+// single Split), or empty.
+PHIAL_INLINE std::string find_split_regex(const boost::json::value& pre) {
+  if (!pre.is_object()) return {};
+  const auto& o = pre.get_object();
+  auto type = o.find("type");
+  if (type == o.end() || !type->value().is_string()) return {};
+  std::string_view t = type->value().get_string();
+  if (t == "Sequence") {
+    auto it = o.find("pretokenizers");
+    if (it == o.end() || !it->value().is_array()) return {};
+    for (const auto& p : it->value().get_array())
+      if (auto r = find_split_regex(p); !r.empty()) return r;
+    return {};
+  }
+  if (t == "Split") {
+    auto pat = o.find("pattern");
+    if (pat == o.end() || !pat->value().is_object()) return {};
+    auto re = pat->value().get_object().find("Regex");
+    if (re == pat->value().get_object().end() || !re->value().is_string()) return {};
+    return std::string(re->value().get_string());
+  }
+  return {};
+}
+
+PHIAL_INLINE AddedToken parse_added_token(const boost::json::object& o, std::int32_t id, const std::string& source) {
+  AddedToken a;
+  a.id = id;
+  auto c = o.find("content");
+  if (c == o.end() || !c->value().is_string()) throw FormatError(source + ": added token " + std::to_string(id) + " has no content");
+  a.content = std::string(c->value().get_string());
+  a.special = json_bool(o, "special", false);
+  a.lstrip = json_bool(o, "lstrip", false);
+  a.rstrip = json_bool(o, "rstrip", false);
+  a.single_word = json_bool(o, "single_word", false);
+  a.normalized = json_bool(o, "normalized", !a.special);
+  return a;
+}
+
+}  // namespace detail
+
+PHIAL_INLINE Tokenizer Tokenizer::from_hf_json_text(std::string_view tokenizer_json, std::string_view tokenizer_config_json,
+                                                    std::string source) {
+  boost::json::value root;
+  try {
+    root = boost::json::parse(tokenizer_json);
+  } catch (const std::exception& e) {
+    throw FormatError(source + ": invalid JSON: " + e.what());
+  }
+  const auto& top = detail::json_object(root, "the top level", source);
+  auto model_it = top.find("model");
+  if (model_it == top.end()) throw FormatError(source + ": no \"model\"");
+  const auto& model = detail::json_object(model_it->value(), "\"model\"", source);
+  if (auto t = model.find("type"); t != model.end() && t->value().is_string() && t->value().get_string() != "BPE")
+    throw UnsupportedModelError(source + ": model type " + std::string(t->value().get_string()) + " (only byte-level BPE is supported)");
+
+  // Pre-tokenizer -> family.
+  std::string regex;
+  if (auto p = top.find("pre_tokenizer"); p != top.end()) regex = detail::find_split_regex(p->value());
+  Family family;
+  if (regex == detail::kCl100kRegexHf || regex == detail::kCl100kRegexTiktoken)
+    family = Family::phi4;
+  else if (regex == detail::kO200kRegex)
+    family = Family::phi4_mini;
+  else
+    throw UnsupportedModelError(source + ": unsupported pre-tokenizer split regex '" + regex +
+                                "' (expected the cl100k or o200k pattern of Phi-4 / Phi-4-mini)");
+
+  // Added tokens (tokenizer.json), then tokenizer_config.json's added_tokens_decoder overrides.
+  std::vector<AddedToken> added;
+  std::unordered_map<std::int32_t, std::size_t> added_index;
+  auto put_added = [&](AddedToken a) {
+    if (auto it = added_index.find(a.id); it != added_index.end()) {
+      added[it->second] = std::move(a);
+    } else {
+      added_index.emplace(a.id, added.size());
+      added.push_back(std::move(a));
+    }
+  };
+  if (auto at = top.find("added_tokens"); at != top.end() && at->value().is_array()) {
+    for (const auto& v : at->value().get_array()) {
+      const auto& o = detail::json_object(v, "an added token", source);
+      auto idv = o.find("id");
+      if (idv == o.end() || !idv->value().is_int64()) throw FormatError(source + ": added token without an integer id");
+      put_added(detail::parse_added_token(o, std::int32_t(idv->value().get_int64()), source));
+    }
+  }
+  if (!tokenizer_config_json.empty()) {
+    boost::json::value cfg;
+    try {
+      cfg = boost::json::parse(tokenizer_config_json);
+    } catch (const std::exception& e) {
+      throw FormatError(source + ": invalid tokenizer_config.json: " + e.what());
+    }
+    if (cfg.is_object()) {
+      if (auto dec = cfg.get_object().find("added_tokens_decoder"); dec != cfg.get_object().end() && dec->value().is_object()) {
+        for (const auto& kv : dec->value().get_object()) {
+          std::string key(kv.key());
+          char* endp = nullptr;
+          long id = std::strtol(key.c_str(), &endp, 10);
+          if (key.empty() || *endp != '\0' || id < 0) throw FormatError(source + ": tokenizer_config.json: bad added token id '" + key + "'");
+          put_added(detail::parse_added_token(detail::json_object(kv.value(), "an added token", source), std::int32_t(id), source));
+        }
+      }
+    }
+  }
+
+  // Vocabulary: byte-level strings -> bytes.
+  auto vocab_it = model.find("vocab");
+  if (vocab_it == model.end()) throw FormatError(source + ": no model.vocab");
+  const auto& vocab = detail::json_object(vocab_it->value(), "model.vocab", source);
+  std::int32_t max_id = -1;
+  for (const auto& kv : vocab) {
+    if (!kv.value().is_int64() || kv.value().get_int64() < 0 || kv.value().get_int64() > 0x7FFFFFF0)
+      throw FormatError(source + ": model.vocab entry '" + std::string(kv.key()) + "' has no valid id");
+    max_id = std::max(max_id, std::int32_t(kv.value().get_int64()));
+  }
+  for (const auto& a : added) max_id = std::max(max_id, a.id);
+  std::int32_t vocab_size = std::max(max_id + 1, family_vocab_size(family));
+  BpeVocab bpe;
+  bpe.reset(vocab_size, MergeRule::by_merge_list);
+  std::vector<std::uint8_t> seen(std::size_t(vocab_size), 0);
+  std::string bytes;
+  for (const auto& kv : vocab) {
+    auto id = std::int32_t(kv.value().get_int64());
+    if (seen[std::size_t(id)]) throw FormatError(source + ": id " + std::to_string(id) + " appears twice in model.vocab");
+    seen[std::size_t(id)] = 1;
+    if (added_index.count(id)) continue;  // added tokens get their text below
+    if (!detail::byte_level_decode(kv.key(), bytes))
+      throw UnsupportedModelError(source + ": vocab entry '" + std::string(kv.key()) + "' is not byte-level (GPT-2 alphabet)");
+    bpe.set_token(id, bytes, std::uint32_t(id));
+  }
+  // Index first (merges refer to tokens by text), then the merges.
+  {
+    std::vector<std::uint8_t> is_added(std::size_t(vocab_size), 0);
+    for (const auto& a : added) is_added[std::size_t(a.id)] = 1;
+    bpe.build_index([&](std::int32_t id) { return is_added[std::size_t(id)] == 0; });
+  }
+  auto merges_it = model.find("merges");
+  if (merges_it == model.end() || !merges_it->value().is_array()) throw FormatError(source + ": no model.merges array");
+  const auto& merges = merges_it->value().get_array();
+  bpe.reserve_pairs(merges.size());
+  std::string left, right;
+  std::uint32_t rank = 0;
+  for (const auto& m : merges) {
+    std::string_view l, r;
+    std::string joined;
+    if (m.is_array() && m.get_array().size() == 2 && m.get_array()[0].is_string() && m.get_array()[1].is_string()) {
+      l = m.get_array()[0].get_string();
+      r = m.get_array()[1].get_string();
+    } else if (m.is_string()) {
+      std::string_view s = m.get_string();
+      std::size_t sp = s.find(' ');
+      if (sp == std::string_view::npos) throw FormatError(source + ": merge '" + std::string(s) + "' is not 'left right'");
+      l = s.substr(0, sp);
+      r = s.substr(sp + 1);
+    } else {
+      throw FormatError(source + ": merge " + std::to_string(rank) + " is neither [left, right] nor 'left right'");
+    }
+    if (!detail::byte_level_decode(l, left) || !detail::byte_level_decode(r, right))
+      throw FormatError(source + ": merge " + std::to_string(rank) + " is not byte-level");
+    std::int32_t a = bpe.find(left), b = bpe.find(right);
+    std::int32_t c = bpe.find(left + right);
+    if (a < 0 || b < 0 || c < 0)
+      throw FormatError(source + ": merge " + std::to_string(rank) + " ('" + std::string(l) + "' '" + std::string(r) +
+                        "') refers to a token missing from the vocabulary");
+    bpe.add_pair(a, b, c, rank);
+    ++rank;
+  }
+  // Re-assemble: finish_tokenizer re-indexes with the added tokens' bytes set.
+  return detail::finish_tokenizer(family, detail::kind_of_family(family), std::move(bpe), std::move(added), vocab_size,
+                                  std::move(source));
+}
+
+PHIAL_INLINE Tokenizer Tokenizer::from_hf_json(const std::filesystem::path& path) {
+  std::filesystem::path file = path;
+  if (std::filesystem::is_directory(path)) {
+    file = path / "tokenizer.json";
+    if (!std::filesystem::exists(file) && std::filesystem::exists(path / "tokenizer.json.gz")) file = path / "tokenizer.json.gz";
+  }
+  std::string json = detail::read_vocab_file(file);
+  std::string config;
+  for (const char* name : {"tokenizer_config.json", "tokenizer_config.json.gz"}) {
+    std::filesystem::path cfg = file.parent_path() / name;
+    if (std::filesystem::exists(cfg)) {
+      config = detail::read_vocab_file(cfg);
+      break;
+    }
+  }
+  return from_hf_json_text(json, config, file.string());
+}
+
+PHIAL_INLINE Tokenizer Tokenizer::from_gguf_metadata(std::span<const std::string> tokens, std::span<const std::int32_t> token_types,
+                                                     std::span<const std::string> merges, std::string_view pre,
+                                                     std::string_view model, std::string source) {
+  if (model != "gpt2")
+    throw UnsupportedModelError(source + ": tokenizer.ggml.model is '" + std::string(model) + "' (only gpt2 byte-level BPE is supported)");
+  Family family;
+  if (pre == "dbrx" || pre == "phi-4" || pre == "phi4")
+    family = Family::phi4;
+  else if (pre == "gpt-4o")
+    family = Family::phi4_mini;
+  else
+    throw UnsupportedModelError(source + ": tokenizer.ggml.pre is '" + std::string(pre) +
+                                "' (expected dbrx for Phi-4 or gpt-4o for Phi-4-mini)");
+  if (!token_types.empty() && token_types.size() != tokens.size())
+    throw FormatError(source + ": tokenizer.ggml.token_type has " + std::to_string(token_types.size()) + " entries for " +
+                      std::to_string(tokens.size()) + " tokens");
+  if (tokens.size() > 0x7FFFFFF0u) throw FormatError(source + ": too many tokens");
+  // GGUF token types (llama.cpp): 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte.
+  std::vector<AddedToken> table = family_added_tokens(family);
+  std::vector<AddedToken> added;
+  const auto n = std::int32_t(tokens.size());
+  BpeVocab bpe;
+  bpe.reset(n, MergeRule::by_merge_list);
+  std::vector<std::uint8_t> is_added(std::size_t(n), 0);
+  std::string bytes;
+  for (std::int32_t id = 0; id < n; ++id) {
+    std::int32_t type = token_types.empty() ? 1 : token_types[std::size_t(id)];
+    const std::string& text = tokens[std::size_t(id)];
+    if (type == 5) continue;  // unused: a hole
+    if (type == 3 || type == 4) {
+      AddedToken a{id, text, type == 3, false, false, false, false};
+      for (const auto& f : table)
+        if (f.content == text) {
+          a.special = f.special;
+          a.lstrip = f.lstrip;
+          a.rstrip = f.rstrip;
+        }
+      added.push_back(std::move(a));
+      is_added[std::size_t(id)] = 1;
+      continue;
+    }
+    if (!detail::byte_level_decode(text, bytes))
+      throw FormatError(source + ": token " + std::to_string(id) + " '" + text + "' is not byte-level (GPT-2 alphabet)");
+    if (bytes.empty()) continue;
+    bpe.set_token(id, bytes, std::uint32_t(id));
+  }
+  bpe.build_index([&](std::int32_t id) { return is_added[std::size_t(id)] == 0; });
+  bpe.reserve_pairs(merges.size());
+  std::string left, right;
+  for (std::size_t rank = 0; rank < merges.size(); ++rank) {
+    std::string_view s = merges[rank];
+    std::size_t sp = s.find(' ');
+    if (sp == std::string_view::npos) throw FormatError(source + ": merge " + std::to_string(rank) + " '" + std::string(s) + "' is not 'left right'");
+    if (!detail::byte_level_decode(s.substr(0, sp), left) || !detail::byte_level_decode(s.substr(sp + 1), right))
+      throw FormatError(source + ": merge " + std::to_string(rank) + " is not byte-level");
+    std::int32_t a = bpe.find(left), b = bpe.find(right), c = bpe.find(left + right);
+    if (a < 0 || b < 0 || c < 0)
+      throw FormatError(source + ": merge " + std::to_string(rank) + " '" + std::string(s) + "' refers to a token missing from the vocabulary");
+    bpe.add_pair(a, b, c, std::uint32_t(rank));
+  }
+  // Phi-4-mini GGUFs carry all 200064 rows; a smaller vocabulary (test models) keeps its own size.
+  return detail::finish_tokenizer(family, detail::kind_of_family(family), std::move(bpe), std::move(added), n, std::move(source));
+}
+
+PHIAL_INLINE Tokenizer Tokenizer::from_file(const std::filesystem::path& path, Family family) {
+  if (std::filesystem::is_directory(path)) return from_hf_json(path);
+  std::string name = path.filename().string();
+  auto ends_with = [&](std::string_view suffix) {
+    return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  if (ends_with(".json") || ends_with(".json.gz")) return from_hf_json(path);
+  if (ends_with(".tiktoken") || ends_with(".tiktoken.gz")) return from_tiktoken(path, family);
+  // Sniff: JSON starts with '{'.
+  std::string content = detail::read_vocab_file(path);
+  std::size_t i = content.find_first_not_of(" \t\r\n");
+  if (i != std::string::npos && content[i] == '{') return from_hf_json_text(content, {}, path.string());
+  return from_tiktoken_text(content, family, path.string());
+}
+
+}  // namespace phial
