@@ -76,7 +76,7 @@ class ThreadPool {
     if (min_chunk < 1) min_chunk = 1;
     // Enough chunks per thread to balance load, few enough to keep the counter cheap.
     const std::int64_t target_chunks = static_cast<std::int64_t>(size_) * 4;
-    std::int64_t chunk = std::max(min_chunk, (n + target_chunks - 1) / target_chunks);
+    std::int64_t chunk = std::max(min_chunk, n / target_chunks);
     if (size_ == 1 || n <= chunk || detail::in_pool_job) {
       fn(std::int64_t{0}, n);
       return;

@@ -8,7 +8,7 @@
 //  - decode / small batches (n_tokens < kGemmMinTokens): memory-bandwidth bound. Every weight row is
 //    read once and dotted with all n_tokens activation rows while it is in cache. Rows are split
 //    across the thread pool. (Quantized integer kernels: see ops/qdot.hpp.)
-//  - prefill (n_tokens >= kGemmMinTokens): compute bound. Tiles of kGemmTileRows weight rows are
+//  - prefill (n_tokens >= kGemmMinTokens): compute bound. Tiles of gemm_tile_rows() weight rows are
 //    dequantized to f32 (never the whole matrix) and multiplied with OpenBLAS `cblas_sgemm`, each
 //    pool thread working on its own tiles with OpenBLAS single-threaded (see docs/performance.md
 //    for why, and the measurement behind it).
@@ -18,7 +18,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -33,8 +32,22 @@ namespace phial::ops {
 
 // Batches at least this large go through the dequantize-tile + sgemm path.
 inline constexpr std::int64_t kGemmMinTokens = 16;
-// Weight rows per dequantized tile in the sgemm path.
-inline constexpr std::int64_t kGemmTileRows = 64;
+// Weight rows per dequantized tile in the sgemm path: large tiles amortize OpenBLAS's packing of
+// the activations (done once per sgemm call), small ones bound the scratch and balance the threads.
+// Measured on a 2-core Zen 3 (docs/performance.md): 64 rows reach ~80% of raw sgemm, 256-512 ~100%.
+inline constexpr std::int64_t kGemmMaxTileRows = 512;
+inline constexpr std::int64_t kGemmMinTileRows = 64;
+inline constexpr std::size_t kGemmMaxTileBytes = std::size_t{16} << 20;  // per thread
+
+// Tile height for an (N, K) weight on `threads` threads: at least two tiles per thread when
+// possible, at most kGemmMaxTileRows rows and kGemmMaxTileBytes of f32 scratch.
+PHIAL_INLINE std::int64_t gemm_tile_rows(std::int64_t N, std::int64_t K, int threads) noexcept {
+  std::int64_t rows = (N + 2 * threads - 1) / (2 * threads);
+  rows = (rows + 15) / 16 * 16;
+  rows = std::min(rows, kGemmMaxTileRows);
+  rows = std::min<std::int64_t>(rows, static_cast<std::int64_t>(kGemmMaxTileBytes / (4 * static_cast<std::size_t>(K))));
+  return std::max<std::int64_t>(rows, std::min<std::int64_t>(kGemmMinTileRows, N));
+}
 
 // True when matmul can compute with weights of this type.
 PHIAL_INLINE bool matmul_supports(TensorType t) noexcept { return detail::qdot_supports(t); }
@@ -59,9 +72,9 @@ PHIAL_INLINE void check_matmul_args(const TensorView& W, const float* X, std::in
 
 // OpenBLAS runs single-threaded inside our pool (each pool thread calls sgemm on its own tiles), so
 // its own threads never compete with the pool's.
+// Checked on every call (a cheap getter) because the application may change it in between.
 PHIAL_INLINE void ensure_blas_single_threaded() {
-  static std::once_flag once;
-  std::call_once(once, [] { openblas_set_num_threads(1); });
+  if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
 }
 
 // Decode path: Y(t, r) for all t, rows split across the pool.
@@ -98,17 +111,18 @@ PHIAL_INLINE void matmul_gemv(const TensorView& W, const float* X, std::int64_t 
 
 // Prefill path: per tile of weight rows, dequantize to f32 and multiply with sgemm.
 PHIAL_INLINE void matmul_gemm(const TensorView& W, const float* X, std::int64_t n_tokens, float* Y,
-                              ThreadPool& pool) {
+                              ThreadPool& pool, std::int64_t tile_rows = 0) {
+  if (tile_rows <= 0) tile_rows = gemm_tile_rows(W.rows(), W.ne[0], pool.size());
   ensure_blas_single_threaded();
   const std::int64_t K = W.ne[0];
   const std::int64_t N = W.rows();
-  const std::int64_t n_tiles = (N + kGemmTileRows - 1) / kGemmTileRows;
-  pool.parallel_for(n_tiles, [&](std::int64_t t0, std::int64_t t1) {
-    thread_local std::vector<float> tile;  // (kGemmTileRows, K)
-    tile.resize(static_cast<std::size_t>(kGemmTileRows * K));
+  const std::int64_t n_tiles = (N + tile_rows - 1) / tile_rows;
+  pool.parallel_for(n_tiles, [&](std::int64_t t0, std::int64_t t1) {  // tiles are handed out one by one
+    thread_local std::vector<float> tile;  // (tile_rows, K)
+    tile.resize(static_cast<std::size_t>(tile_rows * K));
     for (std::int64_t t = t0; t < t1; ++t) {
-      const std::int64_t r0 = t * kGemmTileRows;
-      const std::int64_t nr = std::min(kGemmTileRows, N - r0);
+      const std::int64_t r0 = t * tile_rows;
+      const std::int64_t nr = std::min(tile_rows, N - r0);
       const float* w = dequantize_rows_f32(W.type, W.row(r0), nr, K, tile.data());
       // Y[:, r0:r0+nr] = X (n_tokens, K) · w (nr, K)ᵀ
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(n_tokens), static_cast<int>(nr),
