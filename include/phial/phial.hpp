@@ -36,4 +36,5 @@
 #include <phial/sample/sampler.hpp>
 #include <phial/sample/grammar.hpp>
 #include <phial/sample/json_schema.hpp>
+#include <phial/sample/generate.hpp>
 // [agent]
