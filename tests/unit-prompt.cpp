@@ -267,3 +267,44 @@ TEST_CASE("JSON is written as Python's json.dumps writes it") {
         "[1.0, 100.0, 1e+16, 1.5e-05, 0.0001, 123456789012345.6, -0.5, 1e+300]");
   CHECK(py(R"(["東京 🌍"])") == R"(["東京 🌍"])");
 }
+
+#include <phial/tokenizer/tokenizer.hpp>
+
+TEST_CASE("turn N's tokens are a prefix of turn N+1's (Phi-4 and Phi-4-mini vocabularies)") {
+  using phial::ChatFormat;
+  const std::string dir = std::string(PHIAL_TEST_DATA_DIR) + "/tokenizer/";
+  const auto phi4_tok = phial::Tokenizer::from_tiktoken(dir + "cl100k_base.tiktoken.gz", phial::Family::phi4);
+  const auto mini_tok = phial::Tokenizer::from_tiktoken(dir + "o200k_base.tiktoken.gz", phial::Family::phi4_mini);
+  std::vector<phial::ToolSpec> tools = {phial::ToolSpec::make(
+      "get_weather", "Weather for a city.",
+      boost::json::parse(R"({"type":"object","properties":{"city":{"type":"string"}},"required":["city"]})").as_object())};
+  for (auto f : {ChatFormat::phi4, ChatFormat::phi4_dec2024, ChatFormat::phi4_reasoning, ChatFormat::phi4_mini}) {
+    INFO(phial::chat_format_name(f));
+    const auto& tok = f == ChatFormat::phi4_mini ? mini_tok : phi4_tok;
+    phial::PromptBuilder pb(f, tools);
+    std::vector<std::string> prompts;
+    pb.append({"system", "  You are helpful.\n"});
+    pb.append({"user", " Hello  "});
+    prompts.push_back(pb.generation_prompt());
+    pb.add_generation_prompt();
+    pb.append_generated("   I am an assistant   ");
+    pb.append({"user", "\nWeather in Paris?\r\n"});
+    pb.add_generation_prompt();
+    prompts.push_back(pb.text());
+    pb.append_generated(f == ChatFormat::phi4_mini ? R"(<|tool_call|>[{"name": "get_weather", "arguments": {"city": "Paris"}}]<|/tool_call|>)"
+                                                   : "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>");
+    pb.append({"tool", R"({"temp_c": 11.5})"});
+    pb.add_generation_prompt();
+    prompts.push_back(pb.text());
+    pb.append_generated("<think>easy</think> 11.5 °C");
+    pb.append({"user", "日本語で?"});
+    prompts.push_back(pb.generation_prompt());
+    for (std::size_t i = 0; i + 1 < prompts.size(); ++i) {
+      auto a = tok.encode_with_special(prompts[i]);
+      auto b = tok.encode_with_special(prompts[i + 1]);
+      INFO("turn " << i);
+      REQUIRE(a.size() < b.size());
+      CHECK(std::equal(a.begin(), a.end(), b.begin()));
+    }
+  }
+}
