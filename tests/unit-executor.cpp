@@ -9,12 +9,16 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include <boost/json.hpp>
+
 #include <phial/model/executor.hpp>
+#include <phial/model/model.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -278,13 +282,18 @@ TEST_CASE("prefill that crosses the boundary, truncate and rewind") {
   const auto V = static_cast<std::size_t>(kOddShape.vocab);
   const auto ids = random_ids(10, kOddShape.vocab, 4);
   phial::Executor exec(m->config, m->weights, {.threads = 1, .kv_capacity = 16});
-  phial::Session s(exec);
-  s.eval(std::span(ids.data(), 3));                    // short
-  auto rows = s.eval_all(std::span(ids.data() + 3, 7));  // 10 > 5: everything recomputed long
   const Mat ref = reference_forward(*m, ids, true);
-  REQUIRE(rows.size() == 7 * V);
-  CHECK(rel_dev(rows.data(), ref.data() + 3 * V, 7 * V) < 1e-5);
-  CHECK(s.recomputed_tokens() == 3);
+  for (std::int64_t max_batch : {256, 2}) {
+    phial::Session chunked(exec, {.kv_capacity = 16, .max_batch = max_batch});
+    chunked.eval(std::span(ids.data(), 3));                      // short
+    auto rows = chunked.eval_all(std::span(ids.data() + 3, 7));  // 10 > 5: everything recomputed long
+    REQUIRE(rows.size() == 7 * V);
+    CHECK(rel_dev(rows.data(), ref.data() + 3 * V, 7 * V) < 1e-5);
+    CHECK(chunked.recomputed_tokens() == 3);
+  }
+  phial::Session s(exec);
+  s.eval(std::span(ids.data(), 3));
+  s.eval(std::span(ids.data() + 3, 7));
 
   // Rewind to 2 tokens and continue differently: as a fresh session would (short again: 4 <= 5).
   s.truncate(2);
@@ -373,4 +382,182 @@ TEST_CASE("weights that do not match the config are a FormatError naming the ten
   auto m2 = make_model(kOddShape, 3);
   m2->config.rope_long_factors.pop_back();
   CHECK_THROWS_AS(phial::Executor(m2->config, m2->weights), phial::FormatError);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Golden models (tests/data/golden/README.md).
+
+namespace {
+
+const std::filesystem::path kGolden = std::filesystem::path(PHIAL_TEST_DATA_DIR) / "golden";
+
+std::vector<float> read_f32_file(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  REQUIRE(in.good());
+  in.seekg(0, std::ios::end);
+  const auto bytes = static_cast<std::size_t>(in.tellg());
+  in.seekg(0);
+  std::vector<float> v(bytes / sizeof(float));
+  in.read(reinterpret_cast<char*>(v.data()), std::streamsize(v.size() * sizeof(float)));
+  return v;
+}
+
+struct GoldenReference {
+  std::vector<std::int32_t> prompt, greedy;
+  std::vector<double> margins;
+  double logit_scale = 0, llama_cpp_dev = 0;
+  std::size_t vocab = 0;
+  std::vector<float> logits, steps;  // (prompt, vocab) each
+};
+
+GoldenReference load_reference(const std::string& model, const std::string& fmt) {
+  const auto dir = kGolden / model / "reference";
+  std::ifstream in(dir / (fmt + ".json"));
+  REQUIRE(in.good());
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto json = boost::json::parse(text).as_object();
+  GoldenReference r;
+  for (const auto& v : json.at("prompt_ids").as_array()) r.prompt.push_back(std::int32_t(v.to_number<std::int64_t>()));
+  for (const auto& v : json.at("greedy_ids").as_array()) r.greedy.push_back(std::int32_t(v.to_number<std::int64_t>()));
+  for (const auto& v : json.at("greedy_top2_margins").as_array()) r.margins.push_back(v.to_number<double>());
+  r.logit_scale = json.at("logit_scale").to_number<double>();
+  r.llama_cpp_dev = json.at("llama_cpp_rel_max_abs_dev").to_number<double>();
+  r.vocab = std::size_t(json.at("n_vocab").to_number<std::int64_t>());
+  r.logits = read_f32_file(dir / (fmt + ".logits.f32"));
+  r.steps = read_f32_file(dir / (fmt + ".steps.f32"));
+  REQUIRE(r.logits.size() == r.prompt.size() * r.vocab);
+  REQUIRE(r.steps.size() == r.prompt.size() * r.vocab);
+  return r;
+}
+
+// The README's tolerance: f32 1e-5, f16/bf16 1e-4, quantized 1.5 x llama.cpp's own deviation.
+double golden_tolerance(const std::string& fmt, const GoldenReference& r) {
+  if (fmt == "f32") return 1e-5;
+  if (fmt == "f16" || fmt == "bf16") return 1e-4;
+  return 1.5 * r.llama_cpp_dev;
+}
+
+double golden_dev(const float* got, const float* ref, std::size_t n, double logit_scale) {
+  double dev = 0;
+  for (std::size_t i = 0; i < n; ++i) dev = std::max(dev, std::abs(double(got[i]) - double(ref[i])));
+  return dev / logit_scale;
+}
+
+struct GoldenFile {
+  std::string model, fmt, file;  // file relative to tests/data/golden/<model>/
+};
+
+std::vector<GoldenFile> golden_files() {
+  std::vector<GoldenFile> files;
+  for (const std::string model : {"mini-tiny", "phi4-tiny"}) {
+    for (const std::string fmt : {"f32", "f16", "bf16", "q8_0", "q6_k", "q5_k", "q4_k", "q4_0", "q4_k_m"})
+      files.push_back({model, fmt, model + "-" + fmt + ".gguf"});
+    files.push_back({model, "f32", "hf-f32"});
+    files.push_back({model, "bf16", "hf-bf16"});
+  }
+  return files;
+}
+
+}  // namespace
+
+TEST_CASE("golden models: every file, whole prompt and token by token, within the README tolerances") {
+  std::printf("%-10s %-22s %12s %12s %12s  %s\n", "model", "file", "dev logits", "dev steps", "tolerance",
+              "greedy checked");
+  int tested = 0;
+  for (const GoldenFile& g : golden_files()) {
+    const auto path = kGolden / g.model / g.file;
+    if (!std::filesystem::exists(path)) {
+      // tests/data keeps a subset (README: the f32/bf16 GGUFs hold the same weights as hf-f32/hf-bf16).
+      std::printf("%-10s %-22s (not in tests/data, skipped)\n", g.model.c_str(), g.file.c_str());
+      continue;
+    }
+    INFO(g.model << "/" << g.file);
+    const GoldenReference ref = load_reference(g.model, g.fmt);
+    const double tol = golden_tolerance(g.fmt, ref);
+    REQUIRE(tol > 0);
+    auto model = phial::Model::load(path);
+    phial::ModelWeights weights = model.weights();
+    std::optional<phial::Model> f32_model;
+    if (g.file == "hf-bf16") {
+      // Known inconsistency of the golden data: hf-bf16 stores the RMSNorm weights rounded to bf16,
+      // but reference/bf16 was computed from the bf16 GGUF, whose 1-D tensors are f32 (unrounded).
+      // No executor can recover those bits, so the bf16 matrices are checked with the norms taken
+      // from hf-f32 (identical to the GGUF's f32 norms); the file as stored is reported separately.
+      f32_model = phial::Model::load(kGolden / g.model / "hf-f32");
+      const auto& f = f32_model->weights();
+      phial::Executor as_stored(model, {.threads = 2, .kv_capacity = std::int64_t(ref.prompt.size())});
+      phial::Session s(as_stored);
+      const auto all = s.eval_all(ref.prompt);
+      const double dev_stored = golden_dev(all.data(), ref.logits.data(), all.size(), ref.logit_scale);
+      std::printf("%-10s %-22s %12.3e %12s %12s  (bf16-rounded norms as stored)\n", g.model.c_str(), g.file.c_str(),
+                  dev_stored, "-", "-");
+      CHECK(dev_stored < 0.02);  // what bf16 rounding of the norm weights (2^-9 relative) amounts to
+      weights.output_norm = f.output_norm;
+      for (std::size_t l = 0; l < weights.layers.size(); ++l) {
+        weights.layers[l].attn_norm = f.layers[l].attn_norm;
+        weights.layers[l].ffn_norm = f.layers[l].ffn_norm;
+      }
+    }
+    phial::Executor exec(model.config(), weights,
+                         {.threads = 2, .kv_capacity = std::int64_t(ref.prompt.size() + ref.greedy.size())});
+    REQUIRE(std::size_t(exec.vocab_size()) == ref.vocab);
+    const std::size_t n = ref.prompt.size(), V = ref.vocab;
+
+    // Whole prompt in one call (mini-tiny: 48 > 32 tokens -> long factors everywhere).
+    phial::Session whole(exec);
+    const auto all = whole.eval_all(ref.prompt);
+    const double dev_logits = golden_dev(all.data(), ref.logits.data(), n * V, ref.logit_scale);
+
+    // Token by token through the decode path (short factors up to 32 tokens, then recomputed long).
+    phial::Session step(exec);
+    double dev_steps = 0;
+    for (std::size_t L = 1; L <= n; ++L) {
+      const auto row = step.eval(std::span(&ref.prompt[L - 1], 1));
+      dev_steps = std::max(dev_steps, golden_dev(row.data(), ref.steps.data() + (L - 1) * V, V, ref.logit_scale));
+    }
+    CHECK(dev_logits <= tol);
+    CHECK(dev_steps <= tol);
+
+    // Greedy continuation of the whole-prompt session, up to the first step whose reference margin
+    // is below 2 x dev x logit_scale (there rounding may legitimately flip the choice).
+    const double dev = std::max(dev_logits, dev_steps);
+    std::span<const float> logits(all.data() + (n - 1) * V, V);
+    std::size_t checked = 0;
+    for (std::size_t k = 0; k < ref.greedy.size(); ++k) {
+      if (ref.margins[k] < 2 * dev * ref.logit_scale) break;
+      const auto best = std::max_element(logits.begin(), logits.end()) - logits.begin();
+      CHECK(best == ref.greedy[k]);
+      if (best != ref.greedy[k]) break;
+      ++checked;
+      logits = whole.eval(std::span(&ref.greedy[k], 1));
+    }
+    std::printf("%-10s %-22s %12.3e %12.3e %12.3e  %zu/%zu%s\n", g.model.c_str(), g.file.c_str(), dev_logits, dev_steps,
+                tol, checked, ref.greedy.size(), f32_model ? "  (norms from hf-f32)" : "");
+    ++tested;
+  }
+  CHECK(tested >= 18);  // both models: 7+ GGUFs and 2 safetensors directories each
+}
+
+TEST_CASE("phial logits writes the golden logits, whole prompt and --step") {
+  const auto bin = std::filesystem::path(PHIAL_BINARY_DIR) / "bin" / "phial";
+  if (!std::filesystem::exists(bin)) {
+    WARN("the phial CLI is not built; skipping");
+    return;
+  }
+  const GoldenReference ref = load_reference("mini-tiny", "f32");
+  std::string ids;
+  for (std::int32_t id : ref.prompt) ids += (ids.empty() ? "" : ",") + std::to_string(id);
+  const auto out = std::filesystem::temp_directory_path() / "phial-unit-executor-logits.f32";
+  for (bool step : {false, true}) {
+    INFO("--step " << step);
+    const std::string cmd = "'" + bin.string() + "' logits --threads 2 --model '" +
+                            (kGolden / "mini-tiny" / "hf-f32").string() + "' --ids " + ids + " --out '" + out.string() +
+                            "'" + (step ? " --step" : "") + " 2>/dev/null";
+    REQUIRE(std::system(cmd.c_str()) == 0);
+    const auto got = read_f32_file(out);
+    const auto& want = step ? ref.steps : ref.logits;
+    REQUIRE(got.size() == want.size());
+    CHECK(golden_dev(got.data(), want.data(), got.size(), ref.logit_scale) <= 1e-5);
+  }
+  std::filesystem::remove(out);
 }

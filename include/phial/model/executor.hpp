@@ -100,8 +100,9 @@ class Session final : public Evaluator {
   std::int64_t recomputed_tokens() const noexcept { return recomputed_tokens_; }
 
  private:
-  // Runs tokens_[start, end) and writes logits (rows for every position when out_all).
-  void run(std::int64_t start, bool long_factors, float* out_last, float* out_all);
+  // Runs tokens_[start, size) at their positions. Writes the last position's logits to out_last, or,
+  // when out_all is set, the rows of positions >= out_from to out_all (position out_from first).
+  void run(std::int64_t start, bool long_factors, float* out_last, float* out_all, std::int64_t out_from);
   std::int64_t prepare(std::span<const std::int32_t> tokens, bool& long_factors);
 
   const Executor* exec_;

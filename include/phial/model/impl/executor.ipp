@@ -56,19 +56,28 @@ PHIAL_INLINE std::int64_t Session::prepare(std::span<const std::int32_t> tokens,
   return start;
 }
 
-PHIAL_INLINE void Session::run(std::int64_t start, bool long_factors, float* out_last, float* out_all) {
+PHIAL_INLINE void Session::run(std::int64_t start, bool long_factors, float* out_last, float* out_all,
+                               std::int64_t out_from) {
   const auto& m = exec_->forward_model();
   const std::int64_t total = std::int64_t(tokens_.size());
   if (start < cached_) recomputed_tokens_ += cached_ - start;
   cached_ = start;
   cache_long_ = long_factors;
-  for (std::int64_t c = start; c < total; c += max_batch_) {
-    const std::int64_t T = std::min(max_batch_, total - c);
-    const bool last_chunk = c + T == total;
-    float* out = out_all ? out_all + (c - start) * m.vocab : (last_chunk ? out_last : nullptr);
-    detail::forward(m, exec_->pool(), cache_, scratch_, tokens_.data() + c, T, c, long_factors, out,
+  for (std::int64_t c = start; c < total;) {
+    // Chunks of at most max_batch tokens; with out_all, recomputed positions before out_from form
+    // their own chunks, which produce no logits.
+    std::int64_t end = std::min(c + max_batch_, total);
+    if (out_all != nullptr && c < out_from) end = std::min(end, out_from);
+    float* out = nullptr;
+    if (out_all != nullptr) {
+      if (c >= out_from) out = out_all + (c - out_from) * m.vocab;
+    } else if (end == total) {
+      out = out_last;
+    }
+    detail::forward(m, exec_->pool(), cache_, scratch_, tokens_.data() + c, end - c, c, long_factors, out,
                     out_all != nullptr);
-    cached_ = c + T;
+    cached_ = end;
+    c = end;
   }
 }
 
@@ -77,7 +86,7 @@ PHIAL_INLINE std::span<const float> Session::eval(std::span<const std::int32_t> 
   bool long_factors = false;
   const std::int64_t start = prepare(tokens, long_factors);
   try {
-    run(start, long_factors, logits_.data(), nullptr);
+    run(start, long_factors, logits_.data(), nullptr, 0);
   } catch (...) {
     tokens_.resize(old_size);
     cached_ = std::min<std::int64_t>(cached_, std::int64_t(old_size));
@@ -91,19 +100,16 @@ PHIAL_INLINE std::vector<float> Session::eval_all(std::span<const std::int32_t> 
   const std::size_t old_size = tokens_.size();
   bool long_factors = false;
   const std::int64_t start = prepare(tokens, long_factors);
-  // Rows for every recomputed position; the caller gets the last tokens.size() of them.
-  std::vector<float> rows((tokens_.size() - std::size_t(start)) * V);
+  std::vector<float> rows(tokens.size() * V);  // (tokens, vocab)
   try {
-    run(start, long_factors, nullptr, rows.data());
+    run(start, long_factors, nullptr, rows.data(), std::int64_t(old_size));
   } catch (...) {
     tokens_.resize(old_size);
     cached_ = std::min<std::int64_t>(cached_, std::int64_t(old_size));
     throw;
   }
-  const std::size_t skip = (old_size - std::size_t(start)) * V;
-  std::vector<float> out(rows.begin() + std::ptrdiff_t(skip), rows.end());
-  std::memcpy(logits_.data(), out.data() + out.size() - V, V * sizeof(float));
-  return out;
+  std::memcpy(logits_.data(), rows.data() + rows.size() - V, V * sizeof(float));
+  return rows;
 }
 
 PHIAL_INLINE void Session::truncate(std::size_t n_tokens) {
