@@ -87,8 +87,7 @@ class BpeVocab {
   void reset(std::int32_t n_ids, MergeRule rule) {
     rule_ = rule;
     n_ids_ = n_ids;
-    offsets_.assign(std::size_t(n_ids) + 1, 0);
-    lengths_.assign(std::size_t(n_ids), 0);
+    refs_.assign(std::size_t(n_ids), TokenRef{0, 0});
     ranks_.assign(std::size_t(n_ids), kNoRank);
     blob_.clear();
     byte_ids_.fill(-1);
@@ -98,8 +97,7 @@ class BpeVocab {
   }
   // Tokens may be set in any order; each id once.
   void set_token(std::int32_t id, std::string_view bytes, std::uint32_t rank) {
-    offsets_[std::size_t(id)] = std::uint32_t(blob_.size());
-    lengths_[std::size_t(id)] = std::uint32_t(bytes.size());
+    refs_[std::size_t(id)] = TokenRef{std::uint32_t(blob_.size()), std::uint32_t(bytes.size())};
     blob_.append(bytes);
     ranks_[std::size_t(id)] = rank;
     if (bytes.size() == 1) byte_ids_[static_cast<unsigned char>(bytes[0])] = id;
@@ -112,18 +110,19 @@ class BpeVocab {
   bool build_index(Pred&& mergeable) {
     std::size_t n = 0;
     for (std::int32_t id = 0; id < n_ids_; ++id)
-      if (lengths_[std::size_t(id)] > 0 && mergeable(id)) ++n;
+      if (refs_[std::size_t(id)].length > 0 && mergeable(id)) ++n;
     std::size_t cap = detail::table_capacity_for(n);
-    index_.assign(cap, -1);
+    index_.assign(cap, IndexEntry{-1, 0});
     index_mask_ = cap - 1;
     bool unique = true;
     for (std::int32_t id = 0; id < n_ids_; ++id) {
-      if (lengths_[std::size_t(id)] == 0 || !mergeable(id)) continue;
+      if (refs_[std::size_t(id)].length == 0 || !mergeable(id)) continue;
       std::string_view b = token_bytes(id);
-      std::size_t slot = detail::hash_bytes(b.data(), b.size()) & index_mask_;
+      std::uint64_t h = detail::hash_bytes(b.data(), b.size());
+      std::size_t slot = h & index_mask_;
       bool dup = false;
-      while (index_[slot] >= 0) {
-        if (token_bytes(index_[slot]) == b) {
+      while (index_[slot].id >= 0) {
+        if (token_bytes(index_[slot].id) == b) {
           dup = true;
           break;
         }
@@ -133,7 +132,7 @@ class BpeVocab {
         unique = false;
         continue;
       }
-      index_[slot] = id;
+      index_[slot] = IndexEntry{id, std::uint32_t(h >> 32)};
     }
     return unique;
   }
@@ -165,7 +164,8 @@ class BpeVocab {
   std::size_t max_token_bytes() const noexcept { return max_token_bytes_; }
   std::size_t pair_count() const noexcept { return pair_count_; }
   std::string_view token_bytes(std::int32_t id) const noexcept {
-    return std::string_view(blob_.data() + offsets_[std::size_t(id)], lengths_[std::size_t(id)]);
+    const TokenRef& r = refs_[std::size_t(id)];
+    return std::string_view(blob_.data() + r.offset, r.length);
   }
   std::uint32_t rank(std::int32_t id) const noexcept { return ranks_[std::size_t(id)]; }
   std::int32_t byte_id(unsigned char b) const noexcept { return byte_ids_[b]; }
@@ -177,13 +177,16 @@ class BpeVocab {
   // Id of the mergeable token with exactly these bytes, or -1.
   std::int32_t find(std::string_view bytes) const noexcept {
     if (bytes.empty() || bytes.size() > max_token_bytes_ || index_.empty()) return -1;
-    std::size_t slot = detail::hash_bytes(bytes.data(), bytes.size()) & index_mask_;
+    std::uint64_t h = detail::hash_bytes(bytes.data(), bytes.size());
+    const auto tag = std::uint32_t(h >> 32);
+    std::size_t slot = h & index_mask_;
     for (;;) {
-      std::int32_t id = index_[slot];
-      if (id < 0) return -1;
-      if (lengths_[std::size_t(id)] == bytes.size() &&
-          std::memcmp(blob_.data() + offsets_[std::size_t(id)], bytes.data(), bytes.size()) == 0)
-        return id;
+      const IndexEntry& e = index_[slot];
+      if (e.id < 0) return -1;
+      if (e.tag == tag) {
+        const TokenRef& r = refs_[std::size_t(e.id)];
+        if (r.length == bytes.size() && std::memcmp(blob_.data() + r.offset, bytes.data(), bytes.size()) == 0) return e.id;
+      }
       slot = (slot + 1) & index_mask_;
     }
   }
@@ -349,13 +352,19 @@ class BpeVocab {
 
   MergeRule rule_ = MergeRule::by_rank;
   std::int32_t n_ids_ = 0;
-  std::string blob_;                    // all token bytes, concatenated
-  std::vector<std::uint32_t> offsets_;  // (n_ids + 1) start of each token in blob_
-  std::vector<std::uint32_t> lengths_;  // (n_ids) bytes per token; 0 = hole or not a byte token
+  struct TokenRef {
+    std::uint32_t offset, length;  // bytes [offset, offset + length) of blob_; length 0 = hole
+  };
+  struct IndexEntry {
+    std::int32_t id;   // -1 = empty slot
+    std::uint32_t tag;  // high half of the hash: most mismatches are rejected without touching blob_
+  };
+  std::string blob_;              // all token bytes, concatenated
+  std::vector<TokenRef> refs_;    // (n_ids) where each token's bytes are
   std::vector<std::uint32_t> ranks_;    // (n_ids) merge priority for MergeRule::by_rank
   std::array<std::int32_t, 256> byte_ids_{};  // id of each single-byte token (-1 none)
   std::size_t max_token_bytes_ = 0;
-  std::vector<std::int32_t> index_;  // open addressing: bytes -> id (-1 empty)
+  std::vector<IndexEntry> index_;  // open addressing: bytes -> id
   std::size_t index_mask_ = 0;
   std::vector<PairEntry> pairs_;  // open addressing: (left, right) -> (rank, merged)
   std::size_t pair_mask_ = 0;
