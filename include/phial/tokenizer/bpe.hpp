@@ -17,6 +17,7 @@
 #pragma once
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <functional>
 #include <cstddef>
 #include <cstdint>
@@ -85,6 +86,8 @@ class BpeVocab {
 
   // `n_ids` ids, all holes until set_token.
   void reset(std::int32_t n_ids, MergeRule rule) {
+    static std::atomic<std::uint64_t> next_uid{1};
+    uid_ = next_uid.fetch_add(1);
     rule_ = rule;
     n_ids_ = n_ids;
     refs_.assign(std::size_t(n_ids), TokenRef{0, 0});
@@ -203,14 +206,49 @@ class BpeVocab {
       out.push_back(id);
       return;
     }
-    if (piece.size() <= kSmallPiece)
-      merge_small(piece, out);
-    else
+    if (piece.size() > kSmallPiece) {
       merge_heap(piece, out);
+      return;
+    }
+    // Short pieces that need merging: a per-thread cache of recent results (the vocabulary is
+    // immutable, so entries stay right; uid_ keeps vocabularies apart).
+    PieceCache& cache = piece_cache();
+    const std::uint64_t h = detail::hash_bytes(piece.data(), piece.size()) ^ uid_;
+    PieceCache::Entry& e = cache.entries[h & (PieceCache::kEntries - 1)];
+    if (e.hash == h && e.uid == uid_ && e.n_bytes == piece.size() && std::memcmp(e.bytes, piece.data(), piece.size()) == 0) {
+      out.insert(out.end(), e.ids, e.ids + e.n_ids);
+      return;
+    }
+    const std::size_t first = out.size();
+    merge_small(piece, out);
+    const std::size_t n_ids = out.size() - first;
+    if (n_ids <= PieceCache::kIds) {
+      e.hash = h;
+      e.uid = uid_;
+      e.n_bytes = std::uint8_t(piece.size());
+      e.n_ids = std::uint8_t(n_ids);
+      std::memcpy(e.bytes, piece.data(), piece.size());
+      std::copy(out.begin() + std::ptrdiff_t(first), out.end(), e.ids);
+    }
   }
 
  private:
   static constexpr std::size_t kSmallPiece = 48;
+  // Direct-mapped cache of merged short pieces, one per thread.
+  struct PieceCache {
+    static constexpr std::size_t kEntries = 4096, kIds = 24;
+    struct Entry {
+      std::uint64_t hash = 0, uid = 0;
+      std::uint8_t n_bytes = 0, n_ids = 0;
+      char bytes[kSmallPiece];
+      std::int32_t ids[kIds];
+    };
+    std::vector<Entry> entries = std::vector<Entry>(kEntries);
+  };
+  static PieceCache& piece_cache() {
+    static thread_local PieceCache cache;
+    return cache;
+  }
   static constexpr std::uint64_t kEmptyKey = ~std::uint64_t(0);
   struct PairEntry {
     std::uint64_t key;
@@ -351,6 +389,7 @@ class BpeVocab {
   }
 
   MergeRule rule_ = MergeRule::by_rank;
+  std::uint64_t uid_ = 0;  // unique per loaded vocabulary (keys the piece cache)
   std::int32_t n_ids_ = 0;
   struct TokenRef {
     std::uint32_t offset, length;  // bytes [offset, offset + length) of blob_; length 0 = hole
