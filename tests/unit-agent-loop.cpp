@@ -15,7 +15,7 @@ namespace asio = boost::asio;
 namespace json = boost::json;
 using namespace std::chrono_literals;
 using phial::AgentMessage;
-using phial::StopReason;
+using phial::RunStop;
 using phial::ToolResult;
 
 namespace {
@@ -129,7 +129,7 @@ TEST_CASE("a final answer with no tool call ends the run; events stream in order
                       if (std::holds_alternative<phial::StepEvent>(e)) kinds += 'S';
                       if (std::holds_alternative<phial::FinalEvent>(e)) kinds += 'F';
                     }));
-  CHECK(r.stop == StopReason::final_answer);
+  CHECK(r.stop == RunStop::final_answer);
   CHECK(r.answer == "Hello there");
   CHECK(r.reasoning == "thinking");
   CHECK(answer == "Hello there");
@@ -243,7 +243,7 @@ TEST_CASE("per-tool timeouts become error observations, for blocking and corouti
   CHECK(res[0].observation == "Error: hang did not finish within 50 ms");
   CHECK(res[1].status == ToolResult::Status::timeout);
   CHECK(res[2].ok());
-  CHECK(r.stop == StopReason::final_answer);
+  CHECK(r.stop == RunStop::final_answer);
 }
 
 TEST_CASE("throwing tools, unknown tools, invalid arguments and malformed calls are observations") {
@@ -267,7 +267,7 @@ TEST_CASE("throwing tools, unknown tools, invalid arguments and malformed calls 
   });
   agent.tools().add("add", "", {{"a", ""}, {"b", ""}}, [](int a, int b) { return a + b; });
   auto r = run_sync(io, agent, "go");
-  CHECK(r.stop == StopReason::final_answer);
+  CHECK(r.stop == RunStop::final_answer);
   const auto& res = r.steps.at(0).results;
   REQUIRE(res.size() == 4);
   CHECK(res[0].status == ToolResult::Status::malformed_call);
@@ -303,7 +303,7 @@ TEST_CASE("the step limit and the token budget stop a model that never stops cal
   int pings = 0;
   agent.tools().add("ping", "", {}, [&pings] { return ++pings; });
   auto r = run_sync(io, agent, "go");
-  CHECK(r.stop == StopReason::max_steps);
+  CHECK(r.stop == RunStop::max_steps);
   CHECK(r.steps.size() == 3);
   CHECK(pings == 3);
   CHECK(r.answer.empty());
@@ -311,7 +311,7 @@ TEST_CASE("the step limit and the token budget stop a model that never stops cal
   agent.options().max_steps = 100;
   agent.options().token_budget = 12;  // "again" is 5 tokens per turn: 5 + 5 + 2
   auto r2 = run_sync(io, agent, "go");
-  CHECK(r2.stop == StopReason::max_tokens);
+  CHECK(r2.stop == RunStop::max_tokens);
   CHECK(r2.tokens_generated == 12);
 }
 
@@ -373,7 +373,7 @@ TEST_CASE("cancellation while the model generates stops the run promptly") {
   io.run();
   auto r = fut.get();
   CHECK(std::chrono::steady_clock::now() - t0 < 1000ms);
-  CHECK(r.stop == StopReason::cancelled);
+  CHECK(r.stop == RunStop::cancelled);
   CHECK(r.steps.size() == 1);
   CHECK(r.steps[0].tokens_generated < 2000);
   // The partial turn is not in the history: the next run starts from the user message.
@@ -410,7 +410,7 @@ TEST_CASE("cancellation while tools run cancels them and ends the run") {
   io.run();
   auto r = fut.get();
   CHECK(std::chrono::steady_clock::now() - t0 < 250ms);
-  CHECK(r.stop == StopReason::cancelled);
+  CHECK(r.stop == RunStop::cancelled);
   CHECK(tool_cancelled);
   const auto& res = r.steps.at(0).results;
   REQUIRE(res.size() == 2);

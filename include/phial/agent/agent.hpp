@@ -21,6 +21,7 @@
 #pragma once
 #include <phial/agent/chat_model.hpp>
 #include <phial/agent/detail/offload.hpp>
+#include <phial/agent/phi_chat_model.hpp>
 #include <phial/agent/tool_registry.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -73,25 +74,25 @@ struct ActionStep {
   bool is_final() const { return results.empty(); }
 };
 
-enum class StopReason {
+enum class RunStop {
   final_answer,  // the model answered without calling tools
   max_steps,     // AgentOptions::max_steps model turns, still calling tools
   max_tokens,    // the run's token budget or a turn's token limit ran out
   cancelled,     // the run's cancellation slot was emitted
 };
 
-PHIAL_INLINE const char* stop_reason_name(StopReason r) {
+PHIAL_INLINE const char* run_stop_name(RunStop r) {
   switch (r) {
-    case StopReason::final_answer: return "final_answer";
-    case StopReason::max_steps: return "max_steps";
-    case StopReason::max_tokens: return "max_tokens";
-    case StopReason::cancelled: return "cancelled";
+    case RunStop::final_answer: return "final_answer";
+    case RunStop::max_steps: return "max_steps";
+    case RunStop::max_tokens: return "max_tokens";
+    case RunStop::cancelled: return "cancelled";
   }
   return "?";
 }
 
 struct RunResult {
-  StopReason stop = StopReason::final_answer;
+  RunStop stop = RunStop::final_answer;
   std::string answer;     // the final answer's text (empty unless stop == final_answer)
   std::string reasoning;  // the final turn's reasoning trace, if any
   std::vector<ActionStep> steps;
@@ -128,7 +129,10 @@ struct AgentOptions {
   std::size_t max_tokens_per_turn = 1024;   // generated tokens per model turn
   std::size_t token_budget = 0;             // generated tokens per run; 0 = unlimited
   std::chrono::milliseconds tool_timeout{30000};  // for tools whose ToolOptions::timeout is 0
-  ToolChoice tool_choice = ToolChoice::auto_;
+  ToolChoice tool_choice = ToolChoice::auto_;  // for the first model turn of a run
+  // After a turn with tool calls, later turns use ToolChoice::auto_ (a `required` choice would
+  // otherwise force calls forever; the OpenAI Agents SDK's reset_tool_choice).
+  bool reset_tool_choice = true;
   ReasoningHistory reasoning_history = ReasoningHistory::strip;
   std::size_t compute_threads = 1;  // sessions generating at the same time
   std::size_t tool_threads = 2;     // synchronous tools running at the same time
@@ -194,6 +198,12 @@ class Agent {
         tool_pool_(std::max<std::size_t>(1, options_.tool_threads)) {
     if (!model_) throw InvalidArgument("Agent: no model");
   }
+  // An agent over a loaded phial::Model (which must outlive it): one Executor shared by every
+  // session, the model's tokenizer and chat format, the family's recommended sampling.
+  template <class LoadedModel>
+    requires requires(const LoadedModel& m) { m.config(); m.weights(); }
+  Agent(executor_type ex, const LoadedModel& model, AgentOptions options = {}, ExecutorOptions executor_options = {})
+      : Agent(std::move(ex), PhiChatModel::from_model(model, executor_options), std::move(options)) {}
   // Joins the compute and tool threads. Destroy the agent only when no run is in flight (and
   // before the io_context its executor belongs to).
   ~Agent() {
@@ -226,7 +236,7 @@ class Agent {
   // Runs one user message to completion on `session`. Completion signature
   // void(std::exception_ptr, RunResult): the exception is set only for failures of the machinery
   // (the model threw, the session was busy); cancellation completes normally with
-  // StopReason::cancelled and the steps so far. Works with any completion token; honours the
+  // RunStop::cancelled and the steps so far. Works with any completion token; honours the
   // token's cancellation slot (terminal, partial and total cancellation all stop the run).
   template <class CompletionToken>
   auto async_run(std::shared_ptr<AgentSession> session, RunRequest request, CompletionToken&& token) {
@@ -284,20 +294,22 @@ class Agent {
     begin_run(*s, std::move(req.message));
     RunResult result;
     for (std::size_t index = 1;; ++index) {
-      if (co_await cancelled()) { result.stop = StopReason::cancelled; break; }
-      if (index > options_.max_steps) { result.stop = StopReason::max_steps; break; }
+      if (co_await cancelled()) { result.stop = RunStop::cancelled; break; }
+      if (index > options_.max_steps) { result.stop = RunStop::max_steps; break; }
       const std::size_t budget_left = options_.token_budget == 0 ? SIZE_MAX
                                       : options_.token_budget > result.tokens_generated
                                           ? options_.token_budget - result.tokens_generated : 0;
-      if (budget_left == 0) { result.stop = StopReason::max_tokens; break; }
+      if (budget_left == 0) { result.stop = RunStop::max_tokens; break; }
 
-      TurnOptions turn_options{tools, options_.tool_choice, std::min(options_.max_tokens_per_turn, budget_left)};
+      const ToolChoice choice =
+          index > 1 && options_.reset_tool_choice ? ToolChoice::auto_ : options_.tool_choice;
+      TurnOptions turn_options{tools, choice, std::min(options_.max_tokens_per_turn, budget_left)};
       ModelTurn turn = co_await generate_turn(s, std::move(turn_options), events);
       events->rethrow();
       ActionStep step = record_turn(*s, index, turn, result);
       if (turn.finish == ModelTurn::Finish::cancelled) {  // the partial turn is not kept in the history
         result.steps.push_back(std::move(step));
-        result.stop = StopReason::cancelled;
+        result.stop = RunStop::cancelled;
         break;
       }
       s->messages_.push_back(turn.message);
@@ -305,7 +317,7 @@ class Agent {
       if (turn.message.tool_calls.empty() && turn.malformed.empty()) {  // the final answer
         result.answer = turn.message.content;
         result.reasoning = turn.message.reasoning;
-        result.stop = turn.finish == ModelTurn::Finish::length ? StopReason::max_tokens : StopReason::final_answer;
+        result.stop = turn.finish == ModelTurn::Finish::length ? RunStop::max_tokens : RunStop::final_answer;
         (*events)(StepEvent{step});
         if (on_step_) on_step_(step);
         result.steps.push_back(std::move(step));
