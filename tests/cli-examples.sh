@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# End-to-end tests of the example agents on the bundled demo model: each example runs for real and
+# the test checks its real effects (the .ics file, the Drafts folder, the sandboxed work directory,
+# the answers of the embedded server), plus `phial chat` colours in a pseudo-terminal.
+#   bash tests/cli-examples.sh <path-to-phial-binary> <tests/data dir>
+# The example binaries are expected beside the phial binary.
+set -u
+PHIAL=$(realpath "$1")
+BIN=$(dirname "$PHIAL")
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+MODEL=${PHIAL_DEMO_MODEL:-$ROOT/examples/demo_model/phial-demo.gguf}
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+fails=0
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+ok() { echo "ok: $*"; }
+
+for b in scheduling_assistant email_assistant automation embed_in_service; do
+  [ -x "$BIN/$b" ] || fail "example binary $BIN/$b is missing (build the example targets)"
+done
+[ $fails -eq 0 ] || exit 1
+
+if [ ! -f "$MODEL" ]; then
+  echo "SKIP: the demo model $MODEL does not exist yet (build it with examples/demo_model/make_model.sh);"
+  echo "SKIP: no end-to-end example checks were run"
+  exit 0
+fi
+
+# 1. scheduling: the .ics file gains the event
+cp "$ROOT/examples/scheduling_assistant/sample.ics" "$TMP/cal.ics"
+out=$(timeout 600 "$BIN/scheduling_assistant" --model "$MODEL" --calendar "$TMP/cal.ics" \
+  "Schedule Design review on 2025-11-27 at 14:00 for 60 minutes." 2>&1)
+echo "$out" | sed 's/^/  scheduling| /' | head -40
+if grep -q "SUMMARY:Design review" "$TMP/cal.ics" && grep -q "DTSTART:20251127T140000" "$TMP/cal.ics" &&
+  grep -q "DTEND:20251127T150000" "$TMP/cal.ics"; then ok "scheduling: event written to the .ics file"
+else fail "scheduling: the .ics file did not gain 'Design review' 14:00-15:00"; fi
+grep -q "SUMMARY:Team standup" "$TMP/cal.ics" || fail "scheduling: existing events were lost"
+echo "$out" | grep -q -- "-> create_event" || fail "scheduling: no create_event call shown"
+
+# 2. email: a draft appears in Drafts, nothing else changes, nothing is sent
+cp -r "$ROOT/examples/email_assistant/sample-maildir" "$TMP/Maildir"
+before=$(find "$TMP/Maildir/cur" "$TMP/Maildir/new" -type f | sort | md5sum)
+out=$(timeout 600 "$BIN/email_assistant" --model "$MODEL" --maildir "$TMP/Maildir" \
+  "Reply to message 2 saying: Thanks, got it." 2>&1)
+echo "$out" | sed 's/^/  email| /' | head -40
+drafts=$(find "$TMP/Maildir/.Drafts/cur" -type f 2>/dev/null | wc -l)
+if [ "$drafts" -eq 1 ] && grep -q "Thanks, got it" "$TMP/Maildir/.Drafts/cur/"* &&
+  grep -q "^To: Sam Okafor" "$TMP/Maildir/.Drafts/cur/"*; then ok "email: one reply draft to Sam in Drafts"
+else fail "email: expected one draft to Sam containing 'Thanks, got it' (found $drafts drafts)"; fi
+[ "$before" = "$(find "$TMP/Maildir/cur" "$TMP/Maildir/new" -type f | sort | md5sum)" ] || fail "email: the inbox changed"
+
+# 2b. the message that tries prompt injection is read as data: no draft, no extra tool calls
+cp -r "$ROOT/examples/email_assistant/sample-maildir" "$TMP/Maildir2"
+out=$(timeout 600 "$BIN/email_assistant" --model "$MODEL" --maildir "$TMP/Maildir2" "Read message 1." 2>&1)
+echo "$out" | sed 's/^/  email-injection| /' | head -20
+[ ! -d "$TMP/Maildir2/.Drafts" ] && ok "email: injected <|tool_call|> in a body did not create a draft" ||
+  fail "email: reading the injection message created a draft"
+echo "$out" | grep -q -- "-> draft_reply" && fail "email: the injection triggered draft_reply"
+
+# 3. automation: files written only inside the sandbox
+mkdir -p "$TMP/auto"
+cp -r "$ROOT/examples/automation/sample-workdir" "$TMP/auto/work"
+out=$(cd "$TMP" && timeout 600 "$BIN/automation" --model "$MODEL" --workdir "$TMP/auto/work" "Copy notes.txt to plan.md." 2>&1)
+echo "$out" | sed 's/^/  automation| /' | head -40
+if [ -f "$TMP/auto/work/plan.md" ] && cmp -s "$TMP/auto/work/plan.md" "$TMP/auto/work/notes.txt"; then
+  ok "automation: plan.md written inside the work directory"
+else fail "automation: plan.md missing or different from notes.txt"; fi
+[ "$(ls -A "$TMP/auto")" = "work" ] || fail "automation: something was written outside the work directory"
+out=$(timeout 600 "$BIN/automation" --model "$MODEL" --workdir "$TMP/auto/work" "Count the lines in report.csv." 2>&1)
+echo "$out" | sed 's/^/  automation| /' | head -20
+echo "$out" | grep -q -- "-> run_command" && ok "automation: run_command used" || fail "automation: no run_command call"
+
+# 4. embed_in_service: 3 concurrent clients on one model, all answered
+out=$(timeout 600 "$BIN/embed_in_service" --model "$MODEL" --selftest --clients 3 2>&1)
+echo "$out" | sed 's/^/  service| /' | head -40
+echo "$out" | grep -q "selftest: 3/3 clients answered" && ok "embed_in_service: 3/3 answered" ||
+  fail "embed_in_service: not every client was answered"
+
+# 5. phial chat in a pseudo-terminal: colours on a terminal, none with NO_COLOR
+if command -v script > /dev/null; then
+  cp "$ROOT/examples/scheduling_assistant/sample.ics" "$TMP/chat.ics"
+  req='List the events on 2025-11-27.'
+  printf '%s\n/quit\n' "$req" | timeout 600 script -qec "$PHIAL chat --model $MODEL --calendar $TMP/chat.ics" /dev/null > "$TMP/tty.txt" 2>&1
+  printf '%s\n/quit\n' "$req" | NO_COLOR=1 timeout 600 script -qec "$PHIAL chat --model $MODEL --calendar $TMP/chat.ics" /dev/null > "$TMP/tty-nocolor.txt" 2>&1
+  printf '%s\n/quit\n' "$req" | "$PHIAL" chat --model "$MODEL" --calendar "$TMP/chat.ics" > "$TMP/pipe.txt" 2>&1
+  esc=$(printf '\033\\[36m')
+  grep -q "$esc" "$TMP/tty.txt" && ok "chat: tool call coloured on a terminal" || fail "chat: no colour on a terminal"
+  grep -q "$(printf '\033')" "$TMP/tty-nocolor.txt" && fail "chat: colours with NO_COLOR" || ok "chat: no colours with NO_COLOR"
+  grep -q "$(printf '\033')" "$TMP/pipe.txt" && fail "chat: colours when piped" || ok "chat: plain output when piped"
+  grep -q "list_events" "$TMP/pipe.txt" || fail "chat: the tool call was not shown"
+else
+  echo "SKIP: chat pseudo-terminal check (no util-linux script)"
+fi
+
+[ $fails -eq 0 ] && echo "cli-examples: all passed" || echo "cli-examples: $fails failure(s)"
+[ $fails -eq 0 ]
