@@ -255,6 +255,8 @@ void bench_gemm(const std::vector<TensorType>& types, phial::ThreadPool& pool, i
       continue;
     }
     run("ops_matmul_pool_blas1", phial::ops::gemm_tile_rows(N, K, pool.size()), [&] { phial::ops::matmul(view, X.data(), M, Y.data(), pool); });
+    if (phial::tensor_type_info(type).block_elems > 1)  // the decode kernels applied to the whole batch
+      run("int8_row_dot_kernels", 0, [&] { phial::ops::detail::matmul_gemv(view, X.data(), M, Y.data(), pool); });
     std::vector<float> tile;
     run("pool_dequant_blas_threads", 1024, [&] { gemm_blas_threads(view, X.data(), M, Y.data(), pool, tile, 1024); });
   }
