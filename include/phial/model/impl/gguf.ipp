@@ -124,11 +124,41 @@ PHIAL_INLINE const std::vector<std::string>& GgufValue::as_strings() const {
   return strs_;
 }
 
+namespace detail {
+// Element i of a raw little-endian scalar array, as int64 / double (no GgufValue per element:
+// token_type arrays have 200k entries).
+inline bool gguf_raw_int(GgufType t, const std::byte* p, std::int64_t* out) noexcept {
+  auto load = [p](auto v) {
+    std::memcpy(&v, p, sizeof v);
+    return v;
+  };
+  switch (t) {
+    case GgufType::uint8: *out = load(std::uint8_t{}); return true;
+    case GgufType::int8: *out = load(std::int8_t{}); return true;
+    case GgufType::uint16: *out = load(std::uint16_t{}); return true;
+    case GgufType::int16: *out = load(std::int16_t{}); return true;
+    case GgufType::uint32: *out = load(std::uint32_t{}); return true;
+    case GgufType::int32: *out = load(std::int32_t{}); return true;
+    case GgufType::int64: *out = load(std::int64_t{}); return true;
+    case GgufType::uint64: {
+      const auto v = load(std::uint64_t{});
+      if (v > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) return false;
+      *out = static_cast<std::int64_t>(v);
+      return true;
+    }
+    default: return false;
+  }
+}
+}  // namespace detail
+
 PHIAL_INLINE std::vector<std::int64_t> GgufValue::as_ints() const {
   if (!is_array()) detail::gguf_value_mismatch("an array of integers", type_);
-  std::vector<std::int64_t> out;
-  out.reserve(n_);
-  for (std::size_t i = 0; i < n_; ++i) out.push_back(at(i).as_int());
+  std::vector<std::int64_t> out(n_);
+  const std::size_t sz = detail::gguf_scalar_size(elem_);
+  for (std::size_t i = 0; i < n_; ++i)
+    if (sz == 0 || !detail::gguf_raw_int(elem_, raw_.data() + i * sz, &out[i]))
+      throw FormatError("expected an array of integers, got an array of " + std::string(gguf_type_name(elem_)) +
+                        (sz ? " with a value that does not fit int64" : ""));
   return out;
 }
 
@@ -136,6 +166,20 @@ PHIAL_INLINE std::vector<double> GgufValue::as_floats() const {
   if (!is_array()) detail::gguf_value_mismatch("an array of numbers", type_);
   std::vector<double> out;
   out.reserve(n_);
+  if (elem_ == GgufType::float32 || elem_ == GgufType::float64) {
+    for (std::size_t i = 0; i < n_; ++i) {
+      if (elem_ == GgufType::float32) {
+        float f;
+        std::memcpy(&f, raw_.data() + i * 4, 4);
+        out.push_back(f);
+      } else {
+        double d;
+        std::memcpy(&d, raw_.data() + i * 8, 8);
+        out.push_back(d);
+      }
+    }
+    return out;
+  }
   for (std::size_t i = 0; i < n_; ++i) out.push_back(at(i).as_float());
   return out;
 }
@@ -202,9 +246,18 @@ class ByteCursor {
     return out;
   }
 
-  std::string read_string(const std::string& what) {
-    const auto len = read<std::uint64_t>(what.c_str());
-    need(len, what);
+  std::string read_string(const std::string& what) { return read_string(what.c_str(), nullptr, 0); }
+
+  // Hot path (hundreds of thousands of vocabulary strings): the error context is only
+  // formatted when something is wrong. `key`/`index` name an array element when given.
+  std::string read_string(const char* what, const std::string* key, std::uint64_t index) {
+    auto context = [&] { return key ? std::string(what) + " " + std::to_string(index) + " of key '" + *key + "'" : std::string(what); };
+    if (remaining() < 8) need(8, context());
+    std::uint64_t len = 0;
+    std::memcpy(&len, bytes_.data() + pos_, 8);
+    if (len > remaining() - 8)
+      fail("truncated: " + context() + " needs " + std::to_string(len) + " bytes, only " + std::to_string(remaining() - 8) + " left");
+    pos_ += 8;
     std::string s(reinterpret_cast<const char*>(bytes_.data() + pos_), static_cast<std::size_t>(len));
     pos_ += static_cast<std::size_t>(len);
     return s;
@@ -272,7 +325,7 @@ inline GgufValue gguf_read_value(ByteCursor& c, GgufType t, const std::string& k
       if (elem == GgufType::string) {
         std::vector<std::string> v;
         v.reserve(static_cast<std::size_t>(n));
-        for (std::uint64_t k = 0; k < n; ++k) v.push_back(c.read_string("string " + std::to_string(k) + " of key '" + key + "'"));
+        for (std::uint64_t k = 0; k < n; ++k) v.push_back(c.read_string("string", &key, k));
         return GgufValue::make_string_array(std::move(v));
       }
       if (elem == GgufType::array) {

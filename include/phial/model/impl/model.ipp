@@ -44,7 +44,7 @@ PHIAL_INLINE void validate_weights(const ModelConfig& c, const ModelWeights& w, 
   std::vector<std::string> problems;
   auto check = [&](const TensorView& t, const std::string& name, std::vector<std::int64_t> want) {
     if (!t) {
-      problems.push_back("missing tensor '" + name + "'");
+      problems.push_back("missing tensor '" + (t.name.empty() ? name : t.name) + "'");
       return;
     }
     std::array<std::int64_t, 4> ne{1, 1, 1, 1};
@@ -178,9 +178,12 @@ PHIAL_INLINE ModelConfig config_from_gguf(const GgufFile& g) {
   hints.tokenizer_pre = g.find_string("tokenizer.ggml.pre").value_or("");
   hints.tokenizer_model = g.find_string("tokenizer.ggml.model").value_or("");
   hints.partial_rotary_factor = static_cast<double>(c.rotary_dim) / static_cast<double>(c.head_dim);
-  std::vector<std::string> tokens;
-  if (const GgufValue* tv = g.find("tokenizer.ggml.tokens")) {
-    tokens = detail::gguf_typed(src, "tokenizer.ggml.tokens", [&] { return tv->as_strings(); });
+  static const std::vector<std::string> no_tokens;
+  const GgufValue* tv = g.find("tokenizer.ggml.tokens");
+  if (tv && (!tv->is_array() || tv->array_type() != GgufType::string))
+    throw FormatError(src + ": metadata key 'tokenizer.ggml.tokens': expected an array of strings");
+  const std::vector<std::string>& tokens = tv ? tv->as_strings() : no_tokens;
+  if (tv) {
     std::vector<std::int64_t> types;
     if (g.find("tokenizer.ggml.token_type")) types = g.get_ints("tokenizer.ggml.token_type");
     for (std::size_t i = 0; i < tokens.size(); ++i) {
