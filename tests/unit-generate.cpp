@@ -6,6 +6,7 @@
 #include <phial/sample/generate.hpp>
 #include <phial/sample/json_schema.hpp>
 #include <phial/tokenizer/detail/gzip.hpp>
+#include <phial/tokenizer/tokenizer.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -261,6 +262,19 @@ void check_calls(std::string_view list_text) {
 }
 
 }  // namespace
+
+TEST_CASE("VocabIndex::from_tokenizer matches the ranks and the added tokens") {
+  const auto tok = phial::Tokenizer::from_tiktoken(std::string(PHIAL_TEST_DATA_DIR) + "/tokenizer/o200k_base.tiktoken.gz",
+                                                   phial::Family::phi4_mini);
+  const auto from_tok = phial::VocabIndex::from_tokenizer(tok);
+  const auto ours = phi4_mini_vocab();
+  REQUIRE(from_tok.size() == ours->size());
+  for (std::int32_t id = 0; id < ours->size(); ++id) {
+    if (from_tok.token_bytes(id) != ours->token_bytes(id) || from_tok.is_special(id) != ours->is_special(id)) {
+      FAIL("token " << id << " differs");
+    }
+  }
+}
 
 TEST_CASE("stop token ends generation and is not part of the text") {
   auto vocab = small_vocab();

@@ -789,6 +789,20 @@ class VocabIndex {
     }
   }
 
+  // From a phial::Tokenizer (a template, so this header does not depend on the tokenizer layer):
+  // every added token (<|end|>, <|tool_call|>, ...) is a terminal by id.
+  template <class TokenizerT>
+  static VocabIndex from_tokenizer(const TokenizerT& tok) {
+    std::vector<std::string> bytes(static_cast<std::size_t>(tok.vocab_size()));
+    std::vector<std::int32_t> specials;
+    for (std::int32_t id = 0; id < tok.vocab_size(); ++id) {
+      if (tok.is_hole(id)) continue;
+      bytes[static_cast<std::size_t>(id)] = std::string(tok.token_bytes(id));
+      if (tok.is_added(id)) specials.push_back(id);
+    }
+    return VocabIndex(std::move(bytes), std::move(specials));
+  }
+
   std::int32_t size() const noexcept { return static_cast<std::int32_t>(bytes_.size()); }
   std::string_view token_bytes(std::int32_t id) const {
     return (id >= 0 && id < size()) ? std::string_view(bytes_[static_cast<std::size_t>(id)]) : std::string_view();
@@ -806,7 +820,7 @@ class VocabIndex {
     std::array<detail::FlatTrie, detail::lex_count> exits;
   };
   const Tables& tables() const {
-    std::call_once(once_, [this] { build_tables(); });
+    std::call_once(*once_, [this] { build_tables(); });
     return *tables_;
   }
 
@@ -840,7 +854,7 @@ class VocabIndex {
   std::vector<std::string> bytes_;
   std::vector<std::int32_t> special_;
   std::vector<std::uint8_t> is_special_;
-  mutable std::once_flag once_;
+  mutable std::unique_ptr<std::once_flag> once_ = std::make_unique<std::once_flag>();  // (movable)
   mutable std::unique_ptr<Tables> tables_;
 };
 
