@@ -111,7 +111,14 @@ def main():
     ap.add_argument("--lr", type=float, default=1e-2)
     ap.add_argument("--threads", type=int, default=1)  # 1 beats 2 on a busy 2-core machine
     ap.add_argument("--out", default=os.path.join(HERE, "hf"))
+    ap.add_argument("--export-only", metavar="CKPT", help="write the HF directory of a saved demo.pt and stop")
     args = ap.parse_args()
+    if args.export_only:
+        ck = torch.load(args.export_only)
+        model = DemoModel(ck["config"], ck["vocab"])
+        model.load_state_dict(ck["state"])
+        export(model, args.out)
+        return
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
     rng = random.Random(0)
@@ -157,7 +164,7 @@ def main():
         if step % 50 == 0 or step == args.steps - 1:
             if step % 50 == 0 and step:
                 os.makedirs(args.out, exist_ok=True)
-                torch.save({"config": model.c, "vocab": model.vocab, "state": model.state_dict(), "step": step},
+                torch.save({"config": model.c, "vocab": model.vocab, "state": model.state_dict(), "updates": step + 1},
                            os.path.join(args.out, "demo.pt"))
             print("step %d  loss %.4f  avg %.4f  lr %.2e  %.0fs" % (step, loss.item(), avg, lr, time.time() - t0), flush=True)
     print("training took %.0f s" % (time.time() - t0))
