@@ -175,8 +175,11 @@ int main(int argc, char** argv) {
   phial::TokenMask mask;
   std::vector<double> fast, full, full_string, full_struct;
   std::size_t allowed_total = 0;
+  double worst_us = 0;
+  std::string worst_at;
   for (int rep = 0; rep < 5; ++rep) {
     auto st = g.start();
+    std::string so_far;
     for (auto t : tokens) {
       // full mask
       const auto& top = st.stack();
@@ -193,6 +196,11 @@ int main(int argc, char** argv) {
         return 1;
       }
       allowed_total += mask.count();
+      if (rep > 0 && us > worst_us) {
+        worst_us = us;
+        worst_at = so_far.substr(so_far.size() > 40 ? so_far.size() - 40 : 0);
+      }
+      so_far += vocab.token_bytes(t);
       // fast path: check + advance
       a = clock_type::now();
       const bool ok = st.accepts_token(t, vocab);
@@ -212,6 +220,8 @@ int main(int argc, char** argv) {
   line("full_mask", full, ",\"mean_allowed\":" + std::to_string(allowed_total / full.size()));
   line("full_mask_inside_string", full_string);
   line("full_mask_structural", full_struct);
+  std::printf("{\"bench\":\"grammar\",\"case\":\"full_mask_slowest\",\"us\":%.1f,\"after\":%s}\n", worst_us,
+              boost::json::serialize(boost::json::string(worst_at)).c_str());
 
   // The sampler over 200,064 logits.
   phial::Rng rng(1);
