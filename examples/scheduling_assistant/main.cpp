@@ -54,7 +54,7 @@ int main(int argc, char** argv) try {
     else if (a.rfind("--", 0) == 0) return usage();
     else request += (request.empty() ? "" : " ") + a;
   }
-  if (request.empty()) request = "Add a meeting called Design review on 2025-11-27 at 14:00 for 60 minutes.";
+  if (request.empty()) request = "Schedule Design review on 2025-11-27 at 14:00 for 60 minutes.";
   if (calendar_path.empty()) {  // work on a copy of the sample calendar
     auto dir = std::filesystem::temp_directory_path() / ("phial-scheduling-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir);
