@@ -273,16 +273,29 @@ PHIAL_TARGET_AVX2 static inline float dot_q45_K(const std::byte* row, const void
   const __m256i m4 = _mm256_set1_epi8(0x0F);
   const __m256i one = _mm256_set1_epi8(1);
   __m256 acc = _mm256_setzero_ps();
-  float msum = 0.0f;
+  __m128 macc = _mm_setzero_ps();  // Σ dmin·Σ m_j·bsum_j, 4 partial sums
   for (std::int64_t b = 0; b < nb; ++b) {
     const std::byte* blk = row + static_cast<std::size_t>(b) * kBytes;
     const std::uint16_t* dd = reinterpret_cast<const std::uint16_t*>(blk);
     const std::uint8_t* scales = reinterpret_cast<const std::uint8_t*>(blk) + 4;
     const std::uint8_t* qs = Q5 ? reinterpret_cast<const kq5_K*>(blk)->qs : reinterpret_cast<const kq4_K*>(blk)->qs;
-    std::uint8_t sc[8], mn[8];
-    for (int j = 0; j < 8; ++j) k_scale_min(j, scales, sc[j], mn[j]);
-    int summ = 0;
-    for (int j = 0; j < 8; ++j) summ += mn[j] * (a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
+    // The 8 six-bit scales and 8 six-bit mins, unpacked with 32-bit word operations:
+    // bytes 0..7 of `u` = scales, bytes 8..15 = mins (see k_scale_min for the layout).
+    std::uint32_t u[4];
+    std::memcpy(u, scales, 12);
+    u[3] = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
+    const std::uint32_t mins_lo = u[1] & 0x3f3f3f3fu;
+    u[1] = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
+    u[2] = mins_lo;
+    u[0] &= 0x3f3f3f3fu;
+    const __m128i sm = _mm_loadu_si128(reinterpret_cast<const __m128i*>(u));
+    // Σ_j m_j · (Σq over sub-block j): bsums of 16 -> sums of 32 by a horizontal add, then madd.
+    const __m128i bs_lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a[b].bsums));
+    const __m128i bs_hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a[b].bsums + 8));
+    const __m128i mins16 = _mm_cvtepu8_epi16(_mm_srli_si128(sm, 8));
+    const __m128i prod = _mm_madd_epi16(mins16, _mm_hadd_epi16(bs_lo, bs_hi));
+    // Scales as int16 in both 128-bit lanes; sub-block j's scale is word j, broadcast by a shuffle.
+    const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
     __m256i hb = _mm256_setzero_si256();
     if constexpr (Q5) hb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(reinterpret_cast<const kq5_K*>(blk)->qh));
     __m256i sumi = _mm256_setzero_si256();
@@ -296,19 +309,22 @@ PHIAL_TARGET_AVX2 static inline float dot_q45_K(const std::byte* row, const void
         hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 1), one), 4));
         hb = _mm256_srli_epi16(hb, 2);
       }
-      const __m256i plo = _mm256_madd_epi16(
-          _mm256_maddubs_epi16(lo, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x))), _mm256_set1_epi16(sc[2 * j]));
-      const __m256i phi = _mm256_madd_epi16(
-          _mm256_maddubs_epi16(hi, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 32))),
-          _mm256_set1_epi16(sc[2 * j + 1]));
+      const __m256i sc_lo = _mm256_shuffle_epi8(sc16, _mm256_set1_epi16(static_cast<short>(((4 * j + 1) << 8) | (4 * j))));
+      const __m256i sc_hi = _mm256_shuffle_epi8(sc16, _mm256_set1_epi16(static_cast<short>(((4 * j + 3) << 8) | (4 * j + 2))));
+      const __m256i plo =
+          _mm256_madd_epi16(_mm256_maddubs_epi16(lo, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x))), sc_lo);
+      const __m256i phi =
+          _mm256_madd_epi16(_mm256_maddubs_epi16(hi, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 32))), sc_hi);
       sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(plo, phi));
     }
     const float d = half(dd[0]) * a[b].d;
     const float dmin = half(dd[1]) * a[b].d;
     acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
-    msum += dmin * static_cast<float>(summ);
+    macc = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod), macc);
   }
-  return hsum(acc) - msum;
+  __m128 m = _mm_add_ps(macc, _mm_movehl_ps(macc, macc));
+  m = _mm_add_ss(m, _mm_movehdup_ps(m));
+  return hsum(acc) - _mm_cvtss_f32(m);
 }
 
 // Q6_K: d·Σ_g sc_g·Σ (u - 32)·q over 16 groups of 16 = d·(Σ_g sc_g Σ u·q - 32·Σ_g sc_g·bsum_g).
@@ -336,9 +352,13 @@ PHIAL_TARGET_AVX2 static inline float dot_q6_K(const std::byte* row, const void*
                              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), m3), 4));
       q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
                              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), m3), 4));
+      // The 8 scales of this half as int16 in both lanes; lane 0 takes word 2k, lane 1 word 2k+1.
+      const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc))));
       for (int k = 0; k < 4; ++k) {
         const __m256i p = _mm256_maddubs_epi16(q[k], _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 32 * k)));
-        const __m256i s = _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1]), _mm_set1_epi16(sc[2 * k]));
+        const short w0 = static_cast<short>(((4 * k + 1) << 8) | (4 * k));
+        const short w1 = static_cast<short>(((4 * k + 3) << 8) | (4 * k + 2));
+        const __m256i s = _mm256_shuffle_epi8(sc16, _mm256_set_m128i(_mm_set1_epi16(w1), _mm_set1_epi16(w0)));
         sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, s));
       }
     }
