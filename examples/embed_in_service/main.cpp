@@ -114,6 +114,7 @@ int main(int argc, char** argv) try {
   std::string model_path = PHIAL_DEMO_MODEL, calendar_path;
   unsigned short port = 7878;
   int clients = 3;
+  std::size_t compute_threads = 1;
   bool selftest = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -125,9 +126,10 @@ int main(int argc, char** argv) try {
     else if (a == "--port") port = static_cast<unsigned short>(std::stoul(value()));
     else if (a == "--calendar") calendar_path = value();
     else if (a == "--clients") clients = std::max(1, std::min(8, std::stoi(value())));
+    else if (a == "--compute-threads") compute_threads = std::max(1ul, std::stoul(value()));
     else if (a == "--selftest" || a == "--once") selftest = true;
     else {
-      std::cerr << "usage: embed_in_service [--model PATH] [--port N] [--calendar FILE.ics] [--selftest [--clients N]]\n";
+      std::cerr << "usage: embed_in_service [--model PATH] [--port N] [--calendar FILE.ics] [--compute-threads N] [--selftest [--clients N]]\n";
       return a == "-h" || a == "--help" ? 0 : 2;
     }
   }
@@ -145,7 +147,8 @@ int main(int argc, char** argv) try {
   phial::AgentOptions options;
   options.system_prompt = scheduling::kSystemPrompt;
   options.max_steps = 6;
-  options.compute_threads = 2;  // two sessions may generate at the same time
+  // Sessions generating at the same time (1: their turns interleave on one compute thread).
+  options.compute_threads = compute_threads;
   phial::Agent agent(io.get_executor(), model, options);
   scheduling::register_tools(agent.tools(), calendar, calendar_mutex);
 
