@@ -38,3 +38,4 @@
 #include <phial/sample/json_schema.hpp>
 #include <phial/sample/generate.hpp>
 // [agent]
+#include <phial/agent/agent.hpp>

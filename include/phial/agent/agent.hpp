@@ -81,7 +81,7 @@ enum class RunStop {
   cancelled,     // the run's cancellation slot was emitted
 };
 
-PHIAL_INLINE const char* run_stop_name(RunStop r) {
+inline const char* run_stop_name(RunStop r) {
   switch (r) {
     case RunStop::final_answer: return "final_answer";
     case RunStop::max_steps: return "max_steps";

@@ -52,7 +52,7 @@ struct AgentMessage {
   }
 };
 
-PHIAL_INLINE const char* role_name(AgentMessage::Role r) {
+inline const char* role_name(AgentMessage::Role r) {
   switch (r) {
     case AgentMessage::Role::system: return "system";
     case AgentMessage::Role::user: return "user";
@@ -113,7 +113,7 @@ class ChatModel {
 
 // ---- JSON form of messages (session save / restore) ----
 
-PHIAL_INLINE boost::json::object to_json_object(const AgentMessage& m) {
+inline boost::json::object to_json_object(const AgentMessage& m) {
   boost::json::object o{{"role", role_name(m.role)}, {"content", m.content}};
   if (!m.reasoning.empty()) o["reasoning"] = m.reasoning;
   if (!m.tool_calls.empty()) {
@@ -133,7 +133,7 @@ PHIAL_INLINE boost::json::object to_json_object(const AgentMessage& m) {
   return o;
 }
 
-PHIAL_INLINE AgentMessage agent_message_from_json(const boost::json::value& v) {
+inline AgentMessage agent_message_from_json(const boost::json::value& v) {
   auto fail = [](const std::string& what) { throw InvalidArgument("saved session message: " + what); };
   if (!v.is_object()) fail("expected an object");
   const auto& o = v.get_object();

@@ -50,7 +50,7 @@ inline constexpr bool is_described_enum_v =
     std::is_enum_v<T> && boost::describe::has_describe_enumerators<T>::value;
 
 // A short name of a JSON value's kind for error messages ("string", "number", ...).
-PHIAL_INLINE const char* json_kind_name(const boost::json::value& v) {
+inline const char* json_kind_name(const boost::json::value& v) {
   switch (v.kind()) {
     case boost::json::kind::null: return "null";
     case boost::json::kind::bool_: return "boolean";
@@ -64,7 +64,7 @@ PHIAL_INLINE const char* json_kind_name(const boost::json::value& v) {
   return "unknown";
 }
 
-[[noreturn]] PHIAL_INLINE void conversion_error(const char* expected, const boost::json::value& v) {
+[[noreturn]] inline void conversion_error(const char* expected, const boost::json::value& v) {
   throw InvalidArgument(std::string("expected ") + expected + ", got " + json_kind_name(v));
 }
 }  // namespace detail

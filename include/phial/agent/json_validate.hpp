@@ -197,7 +197,7 @@ class SchemaValidator {
 }  // namespace detail
 
 // Validates `value` against `schema`; reports at most `max_errors` problems.
-PHIAL_INLINE ValidationResult validate_json(const boost::json::value& value, const boost::json::object& schema,
+inline ValidationResult validate_json(const boost::json::value& value, const boost::json::object& schema,
                                             std::size_t max_errors = 8) {
   detail::SchemaValidator v(max_errors);
   v.check(value, schema, "$");

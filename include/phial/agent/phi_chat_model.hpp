@@ -131,7 +131,9 @@ class PhiChatModel : public ChatModel {
 
 class PhiChatSession : public ChatModelSession {
  public:
-  explicit PhiChatSession(const PhiChatModel& model) : m_(model), evaluator_(model.make_evaluator_()) {}
+  explicit PhiChatSession(const PhiChatModel& model) : m_(model), evaluator_(model.make_evaluator_()) {
+    if (const auto* s = dynamic_cast<const Session*>(evaluator_.get())) capacity_ = static_cast<std::size_t>(s->capacity());
+  }
 
   ModelTurn generate(const std::vector<AgentMessage>& history, const TurnOptions& options, const DeltaSink& on_delta,
                      const std::atomic<bool>& stop) override;
@@ -145,9 +147,11 @@ class PhiChatSession : public ChatModelSession {
   const PhiChatModel& m_;
   std::unique_ptr<Evaluator> evaluator_;
   std::vector<std::int32_t> cached_;  // the token ids the evaluator holds, in order
+  std::size_t capacity_ = SIZE_MAX;   // KV cache capacity in tokens (phial::Session), else unknown
 };
 
 // ================================================================================================
+#if PHIAL_HEADER_ONLY
 
 namespace detail {
 // Marks where a message's content goes when locating it in rendered template text.
@@ -231,8 +235,13 @@ PHIAL_INLINE ModelTurn PhiChatSession::generate(const std::vector<AgentMessage>&
   turn.prompt_tokens = prompt.size();
   turn.prefilled_tokens = prompt.size() - keep;
 
+  // The turn may not outgrow the KV cache: generation stops (Finish::length) when it is full.
+  if (prompt.size() >= capacity_)
+    throw InvalidArgument("agent: the conversation (" + std::to_string(prompt.size()) +
+                          " tokens) does not fit the KV cache (" + std::to_string(capacity_) +
+                          " tokens; raise ExecutorOptions::kv_capacity or start a new session)");
   GenerateOptions g = m_.options_.generate;
-  g.max_tokens = static_cast<std::int32_t>(std::min<std::size_t>(options.max_tokens, INT32_MAX));
+  g.max_tokens = static_cast<std::int32_t>(std::min({options.max_tokens, capacity_ - prompt.size(), std::size_t(INT32_MAX)}));
   g.cancel = &stop;
   if (!tools.empty()) {
     std::vector<ToolSchema> schemas;
@@ -299,4 +308,5 @@ PHIAL_INLINE ModelTurn PhiChatSession::generate(const std::vector<AgentMessage>&
   return turn;
 }
 
+#endif  // PHIAL_HEADER_ONLY
 }  // namespace phial
