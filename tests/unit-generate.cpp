@@ -446,6 +446,37 @@ TEST_CASE("tool-call grammar, lazy on <|tool_call|>: 200 seeds, every call parse
   CHECK(masks > 0);  // the random model was corrected, so the constraint did work
 }
 
+TEST_CASE("continue_after_grammar: free text again, then another call") {
+  auto vocab = small_vocab();
+  phial::ToolCallFormat fmt{{kSmallCall, "<|tool_call|>"}, {kSmallCallEnd, "<|/tool_call|>"}, true, 1};
+  const auto ts = tools();
+  RandomEvaluator ev(*vocab, 5, kSmallCall, kSmallEnd);
+  phial::GenerateOptions o;
+  o.sampler.greedy = false;
+  o.sampler.seed = 9;
+  o.max_tokens = 4000;
+  o.grammar = phial::tool_call_grammar(ts, fmt);
+  o.grammar_mode = phial::GrammarMode::lazy;
+  o.trigger_token = kSmallCall;
+  o.continue_after_grammar = true;
+  std::string text;
+  const std::int32_t prompt[] = {1};
+  // Stop once a second call starts: the grammar switched off after the first and on again.
+  const auto r = phial::generate(ev, prompt, *vocab, o, [&](std::int32_t, std::string_view d) {
+    text += d;
+    const auto first = text.find("<|tool_call|>");
+    return first == std::string::npos || text.find("<|tool_call|>", first + 1) == std::string::npos;
+  });
+  CHECK(r.grammar_complete);
+  CHECK(r.reason == phial::StopReason::callback);
+  const auto open = r.text.find("<|tool_call|>");
+  const auto close = r.text.find("<|/tool_call|>");
+  REQUIRE(open != std::string::npos);
+  REQUIRE(close != std::string::npos);
+  check_calls(std::string_view(r.text).substr(open + 13, close - open - 13));
+  CHECK(r.text.find("<|tool_call|>", close) != std::string::npos);
+}
+
 TEST_CASE("text trigger (<tool_call> convention) and structured output") {
   auto vocab = small_vocab();
   const auto ts = tools();

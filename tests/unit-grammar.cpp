@@ -384,3 +384,40 @@ TEST_CASE("the inside-a-string fast path agrees with the plain trie walk") {
     }
   }
 }
+
+TEST_CASE("malformed schemas raise GrammarError; random bytes never break a state") {
+  for (const char* bad : {R"({"type":5})", R"({"properties":[]})", R"({"enum":[]})", R"({"type":"array","items":3})",
+                          R"({"type":"array","minItems":3,"maxItems":1})", R"({"type":"array","minItems":-1})",
+                          R"({"anyOf":{}})", R"({"type":[]})", R"({"type":["string",1]})", "false", "3", "[]",
+                          R"({"type":"object","properties":{"a":{}},"required":"a"})"}) {
+    INFO(bad);
+    CHECK_THROWS_AS(phial::json_schema_grammar(std::string_view(bad)), phial::GrammarError);
+  }
+  std::string deep = R"({"type":"string"})";
+  for (int i = 0; i < 30; ++i) deep = R"({"type":"array","items":)" + deep + "}";
+  CHECK_THROWS_AS(phial::json_schema_grammar(std::string_view(deep)), phial::GrammarError);
+
+  // Deeply nested free values are cut off before the stack is full, and nothing crashes.
+  const Grammar any = phial::json_schema_grammar(std::string_view("{}"));
+  auto st = any.start();
+  int depth = 0;
+  while (st.advance("[")) ++depth;
+  CHECK(depth > 10);
+  CHECK(depth < phial::detail::kMaxDepth);
+
+  phial::Rng rng(3);
+  const std::vector<Grammar> grammars{any, phial::json_schema_grammar(std::string_view(kEventSchema))};
+  for (const auto& g : grammars) {
+    for (int walk = 0; walk < 2000; ++walk) {
+      auto s = g.start();
+      const std::size_t len = 1 + rng.below(12);
+      std::string bytes;
+      for (std::size_t i = 0; i < len; ++i) bytes.push_back(static_cast<char>(rng.below(256)));
+      if (rng.below(2)) bytes = "{\"" + bytes;
+      const bool ok = s.accepts(bytes);
+      CHECK(ok == s.advance(bytes));
+      (void)s.is_complete();
+      (void)s.can_end();
+    }
+  }
+}
