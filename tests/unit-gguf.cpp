@@ -252,6 +252,7 @@ TEST_CASE("hand-made bad GGUF files raise FormatError naming the problem", "[ggu
     tensor_case({"t", 8, {33}, 0, {}, std::nullopt}, {"tensor 't'", "not a multiple of the q8_0 block size 32"});
     tensor_case({"t", 0, {std::uint64_t{1} << 40, std::uint64_t{1} << 40}, 0, {}, std::nullopt}, {"tensor 't'", "overflow"});
     tensor_case({"t", 0, {std::uint64_t{1} << 20, std::uint64_t{1} << 20}, 0, {}, std::nullopt}, {"tensor 't'", "past the end", "truncated"});
+    tensor_case({"t", 0, {std::uint64_t{1} << 62}, 0, {}, std::nullopt}, {"tensor 't'", "byte size overflows"});  // 2^62 f32 = 2^64 bytes
     tensor_case({"t", 0, {4}, 16, {}, std::uint64_t{1} << 50}, {"tensor 't'", "past the end"});
     tensor_case({"t", 0, {4}, 16, {}, std::uint64_t{16}}, {"tensor 't'", "not a multiple of the alignment 32"});
   }

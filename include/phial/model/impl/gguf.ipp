@@ -441,10 +441,13 @@ PHIAL_INLINE void GgufFile::parse() {
       c.fail(what + ": row length " + std::to_string(tv.ne[0]) + " is not a multiple of the " + std::string(ti.name) +
              " block size " + std::to_string(ti.block_elems));
     info.offset = c.read<std::uint64_t>("tensor offset");
-    // nbytes = rows * row_bytes, both bounded by the element count, so this cannot overflow int64
-    std::uint64_t nbytes = 0;
-    if (detail::mul_overflows(static_cast<std::uint64_t>(tv.rows()), static_cast<std::uint64_t>(row_bytes(tv.type, tv.ne[0])),
-                              std::numeric_limits<std::uint64_t>::max() / 2, &nbytes))
+    // nbytes = rows * (blocks per row * block bytes); block_bytes can exceed block_elems (f32), so
+    // check each product
+    std::uint64_t row_nbytes = 0, nbytes = 0;
+    const auto blocks = static_cast<std::uint64_t>(tv.ne[0] / ti.block_elems);
+    constexpr std::uint64_t kMaxBytes = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+    if (detail::mul_overflows(blocks, static_cast<std::uint64_t>(ti.block_bytes), kMaxBytes, &row_nbytes) ||
+        detail::mul_overflows(static_cast<std::uint64_t>(tv.rows()), row_nbytes, kMaxBytes, &nbytes))
       c.fail(what + ": byte size overflows");
     tv.nbytes = static_cast<std::size_t>(nbytes);
     if (tensor_index_.count(tv.name)) c.fail("duplicate tensor name '" + tv.name + "'");
