@@ -20,6 +20,7 @@
 #include <phial/model/tensor.hpp>
 #include <phial/model/weights.hpp>
 // [model-files]
+#include <phial/model/convert.hpp>
 #include <phial/model/model.hpp>
 #include <phial/ops/quant.hpp>
 // [executor]
