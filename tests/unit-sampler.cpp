@@ -51,6 +51,17 @@ TEST_CASE("the PRNG is xoshiro256** seeded by splitmix64 (reference values)") {
   }
 }
 
+TEST_CASE("the portable exp used for softmax is accurate on (-87, 0]") {
+  double worst = 0;
+  for (float x = -87.0f; x <= 0.0f; x += 0.00137f) {
+    const double ref = std::exp(static_cast<double>(x));
+    worst = std::max(worst, std::fabs(phial::detail::exp_nonpositive(x) - ref) / ref);
+  }
+  CHECK(worst < 5e-6);
+  CHECK(phial::detail::exp_nonpositive(0.0f) == 1.0f);
+  CHECK(phial::detail::exp_nonpositive(-1000.0f) > 0.0f);  // clamped, never 0 or a denormal
+}
+
 TEST_CASE("greedy picks the arg max, lowest id on ties") {
   Sampler s;
   CHECK(s.sample(std::vector<float>{0.1f, 3.0f, -1.0f, 2.9f}) == 1);

@@ -31,6 +31,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <deque>
 #include <limits>
 #include <span>
@@ -113,6 +114,33 @@ class Rng {
   std::uint64_t s_[4];
 };
 
+namespace detail {
+
+// exp(x) for x <= 0, as 2^k * 2^f with k = round(x log2 e), |f| <= 1/2 and a degree-6 Taylor
+// polynomial for 2^f: relative error < 5e-6 (float rounding of x log2 e), no libm call (the loop vectorizes), and the same result
+// on every platform (libm's expf may differ by an ulp between implementations, which could change a
+// sampled token).
+PHIAL_ALWAYS_INLINE float exp_nonpositive(float x) {
+  x = x < -87.0f ? -87.0f : x;                       // keeps 2^k a normal float
+  const float t = x * 1.44269504088896341f + 0.5f;   // x * log2(e) + 1/2, in [-125.0, 0.5]
+  int k = static_cast<int>(t);                       // truncates toward zero ...
+  k -= (static_cast<float>(k) > t) ? 1 : 0;          // ... so this is floor(t) = round(x log2 e)
+  const float f = (t - 0.5f) - static_cast<float>(k);  // [-1/2, 1/2]
+  float p = 1.5403530393381606e-4f;  // ln2^6 / 6!
+  p = p * f + 1.3333558146428443e-3f;
+  p = p * f + 9.6181291076284772e-3f;
+  p = p * f + 5.5504108664821580e-2f;
+  p = p * f + 2.4022650695910072e-1f;
+  p = p * f + 6.9314718055994531e-1f;
+  p = p * f + 1.0f;
+  const std::uint32_t bits = static_cast<std::uint32_t>(k + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return p * scale;
+}
+
+}  // namespace detail
+
 // A set of allowed token ids as a bitset over the vocabulary (bit id%64 of word id/64).
 struct TokenMask {
   std::vector<std::uint64_t> words;
@@ -191,9 +219,12 @@ class Sampler {
   };
   // Descending logit, ascending id on ties: a strict total order, so results never depend on
   // the standard library's selection algorithm.
-  static bool before(const Candidate& a, const Candidate& b) noexcept {
-    return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
-  }
+  struct Before {  // a function object, so std algorithms inline it
+    PHIAL_ALWAYS_INLINE bool operator()(const Candidate& a, const Candidate& b) const noexcept {
+      return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
+    }
+  };
+  static constexpr Before before{};
 
   bool has_penalties() const noexcept {
     return config_.repetition_penalty != 1.0f || config_.presence_penalty != 0.0f || config_.frequency_penalty != 0.0f;
@@ -334,13 +365,29 @@ class Sampler {
       for (const auto& a : adjusted_)
         if (allowed_id(allowed, a.id)) fn(a.id, a.logit);
     };
-    visit([&](std::int32_t, float l) { if (l > max_l) max_l = l; });
+    const bool dense = !allowed && !sparse;  // the common case: plain loops the compiler vectorizes
+    const float* L = logits.data();
+    if (dense) {
+      for (std::int32_t i = 0; i < n; ++i) max_l = L[i] > max_l ? L[i] : max_l;
+    } else {
+      visit([&](std::int32_t, float l) { if (l > max_l) max_l = l; });
+    }
     if (!(max_l > -std::numeric_limits<float>::infinity())) return -1;
 
     // Pass 2: the candidates within 30 nats (after temperature) of the max.
     const float floor_l = max_l - 30.0f * config_.temperature;
-    cands_.clear();
-    visit([&](std::int32_t i, float l) { if (l >= floor_l) cands_.push_back({i, l}); });
+    if (dense) {
+      cands_.resize(static_cast<std::size_t>(n));
+      std::size_t m = 0;
+      for (std::int32_t i = 0; i < n; ++i) {
+        cands_[m] = {i, L[i]};
+        m += L[i] >= floor_l ? 1u : 0u;
+      }
+      cands_.resize(m);
+    } else {
+      cands_.clear();
+      visit([&](std::int32_t i, float l) { if (l >= floor_l) cands_.push_back({i, l}); });
+    }
 
     // Top-k: partial selection of the k best.
     std::size_t m = cands_.size();
@@ -355,7 +402,7 @@ class Sampler {
     // Softmax numerators (temperature applied), kept in the logit field from here on.
     double z = 0.0;
     for (auto& c : cands_) {
-      c.logit = std::exp((c.logit - max_l) * inv_t);
+      c.logit = detail::exp_nonpositive((c.logit - max_l) * inv_t);
       z += c.logit;
     }
 
