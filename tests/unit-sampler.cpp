@@ -60,6 +60,11 @@ TEST_CASE("the portable exp used for softmax is accurate on (-87, 0]") {
   CHECK(worst < 5e-6);
   CHECK(phial::detail::exp_nonpositive(0.0f) == 1.0f);
   CHECK(phial::detail::exp_nonpositive(-1000.0f) > 0.0f);  // clamped, never 0 or a denormal
+  CHECK(phial::detail::exp_nonpositive(std::nanf("")) > 0.0f);
+  // Infinite and NaN logits do not break sampling.
+  Sampler s(stochastic(1));
+  const auto t = s.sample(std::vector<float>{1.0f, INFINITY, std::nanf(""), INFINITY});
+  CHECK((t == 1 || t == 3));
 }
 
 TEST_CASE("greedy picks the arg max, lowest id on ties") {

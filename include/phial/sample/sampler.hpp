@@ -121,7 +121,8 @@ namespace detail {
 // on every platform (libm's expf may differ by an ulp between implementations, which could change a
 // sampled token).
 PHIAL_ALWAYS_INLINE float exp_nonpositive(float x) {
-  x = x < -87.0f ? -87.0f : x;                       // keeps 2^k a normal float
+  x = !(x >= -87.0f) ? -87.0f : x;                   // keeps 2^k a normal float (and NaN out of the cast)
+  x = x > 0.0f ? 0.0f : x;
   const float t = x * 1.44269504088896341f + 0.5f;   // x * log2(e) + 1/2, in [-125.0, 0.5]
   int k = static_cast<int>(t);                       // truncates toward zero ...
   k -= (static_cast<float>(k) > t) ? 1 : 0;          // ... so this is floor(t) = round(x log2 e)
