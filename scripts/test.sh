@@ -59,7 +59,7 @@ if [[ "$fuzz_seconds" != 0 ]] && ls tests/fuzz/fuzz-*.cpp >/dev/null 2>&1; then
     seeds="tests/fuzz/seeds-${f#fuzz-}"
     [[ -d "$seeds" ]] || seeds=""
     echo "-- $f"
-    "build-fuzz/tests/$f" -max_total_time="$fuzz_seconds" -print_final_stats=1 "$corpus" $seeds 2>&1 | tail -n 3
+    UBSAN_OPTIONS=halt_on_error=1 "build-fuzz/tests/$f" -rss_limit_mb=2048 -max_total_time="$fuzz_seconds" -print_final_stats=1 "$corpus" $seeds 2>&1 | tail -n 3
   done
 fi
 
