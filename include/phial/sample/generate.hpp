@@ -124,7 +124,8 @@ struct GenerateResult {
 };
 
 // Called once per token with the text it adds (possibly empty while a UTF-8 character or a
-// possible stop string is incomplete). Return false to stop.
+// possible stop string is incomplete). Return false to stop. At the end, text held back for a
+// stop string that never completed is released in one last call with token -1.
 using TokenCallback = std::function<bool(std::int32_t token, std::string_view delta)>;
 
 namespace detail {
@@ -213,7 +214,7 @@ inline GenerateResult generate(Evaluator& evaluator, std::span<const std::int32_
         if (s.empty()) continue;
         const std::size_t start = from >= s.size() ? from - s.size() + 1 : 0;
         const auto p = out.text.find(s, start);
-        if (p != std::string::npos && p < end + s.size()) {
+        if (p != std::string::npos) {
           out.text.resize(p);
           end = std::min(end, p);
           out.reason = StopReason::stop_string;
@@ -346,7 +347,8 @@ inline GenerateResult generate(Evaluator& evaluator, std::span<const std::int32_
   }
 
   // Flush what was held back for a stop string that never came (but never half a character).
-  if (out.reason != StopReason::stop_string && emitted < out.text.size() && on_token) {
+  if (out.reason != StopReason::stop_string && out.reason != StopReason::callback && emitted < out.text.size() &&
+      on_token) {
     const std::size_t end = out.text.size() - detail::utf8_incomplete_tail(out.text);
     if (end > emitted) {
       on_token(-1, std::string_view(out.text).substr(emitted, end - emitted));
