@@ -49,6 +49,13 @@ extern "C" const char* __tsan_default_suppressions() {
 #include <sstream>
 
 TEST_CASE("the README agent example runs as written") {
+#if defined(__SANITIZE_THREAD__)
+  // The random-weight model never ends its answer, so the run generates until its 1024-token KV
+  // cache is full: ~1.5 minutes under ThreadSanitizer. The loop's threading is covered by
+  // unit-agent-loop and unit-agent-e2e there; here the snippet is only compiled.
+  SUCCEED("compiled; not run under ThreadSanitizer");
+  return;
+#endif
   std::string path = std::string(PHIAL_TEST_DATA_DIR) + "/golden/mini-tiny/mini-tiny-q8_0.gguf";
   std::string name = "readme";
   char* argv[] = {name.data(), path.data(), nullptr};
