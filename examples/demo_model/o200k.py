@@ -1,6 +1,6 @@
 """Phi-4-mini tokenizer in plain Python (o200k_base BPE + the 12 added tokens), used by the
 demo-model scripts while phial's own `phial tokenize` is not available. Checked against
-/work/shared/tokenizer/corpus-*.jsonl by `python3 o200k.py --check`."""
+tests/data/tokenizer/corpus-*.jsonl(.gz) by `python3 o200k.py --check`."""
 import base64
 import os
 import sys
@@ -79,10 +79,25 @@ class Tokenizer:
         return b"".join(self.id_to_bytes.get(i, b"") for i in ids).decode("utf-8", errors="replace")
 
 
+# The repository's copy of the tokenizer test data.
+DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "data", "tokenizer")
+
+
+def _open_data(name):
+    import gzip
+    path = os.path.join(DATA, name)
+    return gzip.open(path + ".gz", "rt", encoding="utf-8") if os.path.exists(path + ".gz") else open(path, encoding="utf-8")
+
+
 def default():
     here = os.path.dirname(os.path.abspath(__file__))
-    for p in [os.path.join(here, "o200k_base.tiktoken"), "/work/shared/tokenizer/o200k_base.tiktoken"]:
+    for p in [os.path.join(here, "o200k_base.tiktoken"), os.path.join(DATA, "o200k_base.tiktoken.gz")]:
         if os.path.exists(p):
+            if p.endswith(".gz"):
+                import gzip, tempfile
+                tmp = tempfile.NamedTemporaryFile(suffix=".tiktoken", delete=False)
+                tmp.write(gzip.open(p).read()); tmp.close()
+                p = tmp.name
             return Tokenizer(p)
     raise SystemExit("o200k_base.tiktoken not found")
 
@@ -91,13 +106,13 @@ if __name__ == "__main__" and "--check" in sys.argv:
     import json
     tk = default()
     bad = n = 0
-    for line in open("/work/shared/tokenizer/corpus-public.jsonl", encoding="utf-8"):
+    for line in _open_data("corpus-public.jsonl"):
         d = json.loads(line); n += 1
         if tk.encode_ordinary(d["text"]) != d["o200k_base"]:
             bad += 1
     print("plain", n, "mismatches", bad)
     bad = n = 0
-    for line in open("/work/shared/tokenizer/corpus-special-public.jsonl", encoding="utf-8"):
+    for line in _open_data("corpus-special-public.jsonl"):
         d = json.loads(line); n += 1
         if tk.encode(d["text"]) != d["phi-4-mini"]:
             bad += 1

@@ -91,9 +91,11 @@ def export(model, out):
     with open(os.path.join(out, "generation_config.json"), "w") as f:
         json.dump({"bos_token_id": 199999, "eos_token_id": [200020, 199999], "pad_token_id": 199999}, f, indent=2)
     src = os.path.join(HERE, "tokenizer", "tokenizer.json")
-    if not os.path.exists(src):
-        src = "/work/shared/tokenizer/phi-4-mini/tokenizer.json"
-    with open(src, "rb") as fi, open(os.path.join(out, "tokenizer.json"), "wb") as fo:
+    if not os.path.exists(src):  # the repository's gzipped copy
+        src = os.path.join(HERE, "..", "..", "tests", "data", "tokenizer", "phi-4-mini", "tokenizer.json.gz")
+    import gzip
+    opener = gzip.open if src.endswith(".gz") else open
+    with opener(src, "rb") as fi, open(os.path.join(out, "tokenizer.json"), "wb") as fo:
         fo.write(fi.read())
     tc = {"add_bos_token": False, "add_eos_token": False, "add_prefix_space": False, "bos_token": "<|endoftext|>",
           "eos_token": "<|endoftext|>", "pad_token": "<|endoftext|>", "unk_token": "<|endoftext|>",
