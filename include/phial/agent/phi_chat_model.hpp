@@ -84,7 +84,8 @@ class PhiChatModel : public ChatModel {
                                           std::move(options));
   }
 
-  std::unique_ptr<ChatModelSession> new_session() override;
+  // PHIAL_INLINE here too, so header-only TUs emit the vtable only where it is used (see executor.hpp).
+  PHIAL_INLINE std::unique_ptr<ChatModelSession> new_session() override;
   bool reasons() const override { return format_ == ChatFormat::phi4_reasoning; }
 
   const Tokenizer& tokenizer() const { return tokenizer_; }
@@ -135,8 +136,8 @@ class PhiChatSession : public ChatModelSession {
     if (const auto* s = dynamic_cast<const Session*>(evaluator_.get())) capacity_ = static_cast<std::size_t>(s->capacity());
   }
 
-  ModelTurn generate(const std::vector<AgentMessage>& history, const TurnOptions& options, const DeltaSink& on_delta,
-                     const std::atomic<bool>& stop) override;
+  PHIAL_INLINE ModelTurn generate(const std::vector<AgentMessage>& history, const TurnOptions& options,
+                                  const DeltaSink& on_delta, const std::atomic<bool>& stop) override;
   std::size_t cached_tokens() const override { return cached_.size(); }
   void reset() override {
     evaluator_->truncate(0);

@@ -83,11 +83,14 @@ class Session final : public Evaluator {
   // Appends tokens (prefill when many, decode when one) and returns the last position's logits
   // (vocab_size floats, valid until the next call). Throws InvalidArgument for an empty span, an id
   // outside [0, vocab), or when the sequence would exceed the KV capacity (the session is unchanged).
-  std::span<const float> eval(std::span<const std::int32_t> tokens) override;
+  // PHIAL_INLINE on the declarations too: a virtual first declared non-inline is the class's key
+  // function, and GCC then emits the vtable (and every virtual it reaches) in each TU that
+  // includes this header, used or not.
+  PHIAL_INLINE std::span<const float> eval(std::span<const std::int32_t> tokens) override;
   // Like eval, but returns the logits of every appended position: (tokens.size(), vocab_size).
   std::vector<float> eval_all(std::span<const std::int32_t> tokens);
 
-  void truncate(std::size_t n_tokens) override;
+  PHIAL_INLINE void truncate(std::size_t n_tokens) override;
   std::size_t size() const override { return tokens_.size(); }
   std::int32_t vocab_size() const override { return exec_->vocab_size(); }
 
