@@ -54,10 +54,9 @@ def system_prefix(agent):
     return "<|system|>" + a["system_prompt"] + "<|tool|>" + tools_string(a["tools"]) + "<|/tool|><|end|>"
 
 
-# How a tool result is written back. prompt.hpp decides; the model sees both spellings in training
-# so it does not depend on that choice (the result is input, never a training target).
-RESULT_STYLES = [("<|tool|>", "py"), ("<|tool_response|>", "py"), ("<|tool|>", "compact"),
-                 ("<|tool_response|>", "compact")]
+# How phial's agent writes a tool result back (agent.hpp observation_of: boost::json::serialize,
+# compact; docs/prompts.md: the official template's <|tool|>RESULT<|end|>).
+RESULT_STYLES = [("<|tool|>", "compact")]
 
 
 def render_result(result, style):
@@ -109,7 +108,8 @@ BODIES_HELD = ["The roofer can come next Tuesday at 8.", "Bring a salad if you c
                "Your tax forms are ready to sign.", "Please return the laptop to IT by Friday."]
 REPLIES = """Thanks, got it.|Yes, Thursday works for me.|I will review it by Monday.|Sounds good, see you then.|
 Sorry, I cannot make it.|Thank you, I will send it today.|Great news, thanks!|Friday lunch is fine.|
-Please call me tomorrow.|I have signed it.""".replace("\n", "").split("|")
+Please call me tomorrow.|I have signed it.|Sure, that is perfect.|
+I will bring them on Tuesday.|Sure, I can do it tonight.|Tuesday is fine.""".replace("\n", "").split("|")
 REPLIES_HELD = ["Tuesday at 8 is perfect.", "Sure, I will bring one.", "I will sign them tonight."]
 
 FILES = """notes.txt|todo.txt|report.csv|names.txt|app.log|readme.md|ideas.txt|budget.csv|data.csv|plan.md""".split("|")
@@ -119,7 +119,8 @@ LINES = """buy milk|call the bank|fix the login bug|ship version 2|ERROR disk fu
 Alice,42|Bob,17|review budget|book flights|WARN slow response|clean garage|pay rent""".replace("\n", "").split("|")
 LINES_HELD = ["walk the dog", "ERROR timeout", "Carol,88"]
 CONTENTS = """Meeting at noon|Remember the milk|Version 2 is done|Call Bob back|Pick up the kids at 3|
-Draft the budget|Send the invoice""".replace("\n", "").split("|")
+Draft the budget|Send the invoice|Order pizza|
+Renew the car insurance|Find my passport|Fix the chairs""".replace("\n", "").split("|")
 CONTENTS_HELD = ["Renew the passport", "Order new chairs"]
 WORDS = ["ERROR", "WARN", "INFO", "milk", "Bob", "budget"]
 
@@ -137,6 +138,14 @@ def mins(t):
 def rdate(rng, held):
     year = 2027 if held else rng.choice([2025, 2026])
     return "%04d-%02d-%02d" % (year, rng.randint(1, 12), rng.randint(1, 28))
+
+
+def rfc_date(rng, held):
+    """A Date: header as a Maildir message carries it (examples/common/maildir.hpp returns it raw)."""
+    import datetime
+    d = datetime.date(2027 if held else rng.choice([2025, 2026]), rng.randint(1, 12), rng.randint(1, 28))
+    return "%s, %d %s %d %02d:%02d:00 +0000" % (d.strftime("%a"), d.day, d.strftime("%b"), d.year,
+                                                rng.randint(7, 19), rng.choice([0, 15, 30, 45]))
 
 
 def rtime(rng):
@@ -251,33 +260,33 @@ def sched_answer(name, a, r):
 
 T_LIST = (["What is on my calendar on {date}?", "List my events for {date}.", "Show me my schedule on {date}.",
            "What do I have on {date}?", "Any meetings on {date}?", "Which events are on {date}?",
-           "Can you list everything I have on {date}?", "What's planned for {date}?"],
+           "Can you list everything I have on {date}?", "What's planned for {date}?", "Tell me how {date} looks.", "I would like to see what is on {date}.", "Give me my events on {date}.", "Get my events for {date}.", "Show the agenda of {date}."],
           ["Tell me what my day looks like on {date}.", "Give me the agenda for {date}, please."])
 T_CREATE_DUR = (["Schedule {title} on {date} at {start} for {dur} minutes.", "Add {title} on {date} at {start}, {dur} minutes.",
                  "Book {title} for {dur} minutes on {date} at {start}.", "Put {title} in my calendar on {date} at {start} for {dur} minutes.",
                  "Create an event {title} on {date} starting {start}, lasting {dur} minutes.",
-                 "Please add a {dur} minute event called {title} on {date} at {start}."],
+                 "Please add a {dur} minute event called {title} on {date} at {start}.", "Set {title} on {date} at {start} for {dur} minutes.", "Add {title} on {date} at {start}, {dur} minutes long.", "Reserve {date} at {start} for {title}, {dur} minutes.", "Fit {title} in on {date} at {start} for {dur} minutes."],
                 ["I need {title} on {date} at {start} for {dur} minutes.", "Set up {title} at {start} on {date}, {dur} minutes long."])
 T_CREATE_END = (["Schedule {title} on {date} from {start} to {end}.", "Add {title} on {date} from {start} until {end}.",
                  "Block {date} {start}-{end} for {title}.", "Create {title} on {date}, {start} to {end}.",
-                 "Put {title} on {date} between {start} and {end}."],
+                 "Put {title} on {date} between {start} and {end}.", "I need {title} on {date} from {start} to {end}."],
                 ["Reserve {start} to {end} on {date} for {title}.", "Can you add {title} to my calendar on {date} from {start} to {end}?"])
 T_CREATE_LOC = (["Schedule {title} on {date} at {start} for {dur} minutes at {loc}.",
                  "Add {title} at {loc} on {date} at {start} for {dur} minutes.",
                  "Book {title} on {date} at {start} for {dur} minutes, location {loc}."],
                 ["Set up {title} on {date} at {start} for {dur} minutes in {loc}."])
 T_MOVE = (["Move {title} to {new_start}.", "Reschedule {title} to {new_start}.", "Push {title} to {new_start}.",
-           "Change the time of {title} to {new_start}.", "Can you move {title} to start at {new_start}?"],
+           "Change the time of {title} to {new_start}.", "Can you move {title} to start at {new_start}?", "Shift {title} to {new_start}.", "Make {title} begin at {new_start}.", "Move {title} to {new_start} instead.", "Move {title} so that it starts at {new_start}."],
           ["Shift {title} so it starts at {new_start}.", "Please have {title} begin at {new_start} instead."])
 T_MOVE_DATE = (["Move {title} to {new_date} at {new_start}.", "Reschedule {title} to {new_date} at {new_start}.",
                 "Postpone {title} to {new_date}, {new_start}."],
                ["Shift {title} to {new_start} on {new_date}."])
 T_CANCEL = (["Cancel {title}.", "Delete {title} from my calendar.", "Remove {title}.", "Please cancel {title}.",
-             "I can't make {title}, cancel it."],
+             "I can't make {title}, cancel it.", "Drop {title}, please.", "Can you get rid of {title}?"],
             ["Drop {title} from the calendar.", "Get rid of {title}, please."])
 T_FREE = (["When am I free on {date} for {dur} minutes?", "Find a free {dur} minute slot on {date}.",
            "Do I have {dur} minutes free on {date}?", "Find free time on {date}, {dur} minutes.",
-           "Show free slots of {dur} minutes on {date}."],
+           "Show free slots of {dur} minutes on {date}.", "When could I fit {dur} minutes in on {date}?"],
           ["Where could I fit {dur} minutes on {date}?", "Look for {dur} free minutes on {date}."])
 T_FREE_BOOK = (["Find a free {dur} minute slot on {date} and book {title} there.",
                 "Book {title} for {dur} minutes on {date} at the first free time.",
@@ -345,8 +354,10 @@ def gen_scheduling(rng, P):
         req = pick(rng, T_FREE_BOOK, P.held).format(date=date, dur=dur, title=ti)
         steps.append(("find_free_slots", {"date": date, "duration_minutes": dur}))
         steps.append(("create_event", None))  # filled from the first result below
-    return run_steps(cal.call, sched_answer, req, steps, lambda r: {"title": ti, "date": date,
+    conv = run_steps(cal.call, sched_answer, req, steps, lambda r: {"title": ti, "date": date,
                      "start": r["slots"][0]["start"], "duration_minutes": dur} if r.get("slots") else None)
+    conv["world"] = {"events": events}  # the calendar before the request (evaluate_cpp.py rebuilds it)
+    return conv
 
 
 def run_steps(call, answer, req, steps, follow=None):
@@ -410,23 +421,23 @@ def mail_answer(name, a, r):
             return "No messages found."
         return "Messages: %s." % "; ".join('%s: %s (from %s)' % (m["id"], m["subject"], who(m["from"])) for m in r["messages"])
     if name == "read_message":
-        return "%s wrote about %s: %s" % (who(r["from"]), r["subject"], r["body"])
+        return "%s wrote about %s: %s" % (who(r["from"]), r["subject"], r["body"].strip())
     if name == "draft_reply":
         return "I saved a draft reply to %s (%s) in Drafts. It has not been sent." % (who(r["to"]), r["subject"])
 
 
-T_LIST_MAIL = (["Show my inbox.", "List my messages.", "What's in my inbox?", "Any new mail?", "Check my email."],
+T_LIST_MAIL = (["Show my inbox.", "List my messages.", "What's in my inbox?", "Any new mail?", "Check my email.", "Show the mail that came in.", "Is there any new mail?"],
                ["Do I have any e-mail?", "What mail came in?"])
-T_LIST_LIMIT = (["Show the last {n} messages.", "List my {n} newest emails.", "What are my latest {n} messages?"],
+T_LIST_LIMIT = (["Show the last {n} messages.", "List my {n} newest emails.", "What are my latest {n} messages?", "List the {n} most recent messages.", "Show my {n} newest mails."],
                 ["Give me the {n} most recent mails."])
 T_LIST_FOLDER = (["What's in my {folder} folder?", "List the messages in {folder}.", "Show {folder}."],
                  ["Open the {folder} folder."])
-T_READ = (["Read message {id}.", "Open email {id}.", "What does message {id} say?", "Show me message {id}."],
+T_READ = (["Read message {id}.", "Open email {id}.", "What does message {id} say?", "Show me message {id}.", "Let me read message number {id}."],
           ["Let me see mail number {id}."])
-T_SEARCH = (["Find emails about {q}.", "Search my mail for {q}.", "Any messages from {q}?", "Look for mail mentioning {q}."],
+T_SEARCH = (["Find emails about {q}.", "Search my mail for {q}.", "Any messages from {q}?", "Look for mail mentioning {q}.", "Did I get mail from {q}?", "Do I have anything from {q}?", "Search for mail regarding {q}."],
             ["Did I get anything regarding {q}?"])
 T_DRAFT = (["Reply to message {id} saying: {body}", "Draft a reply to {id}: {body}", "Answer message {id} with: {body}",
-            "Write a reply to email {id} that says: {body}"],
+            "Write a reply to email {id} that says: {body}", "Respond to message {id} saying: {body}", "Reply to {id} with this: {body}"],
            ["Respond to {id} with this text: {body}"])
 T_FIND_REPLY = (["Find the mail from {name} and reply: {body}", "Reply to {name}'s message saying: {body}"],
                 ["Answer the email from {name} with: {body}"])
@@ -440,8 +451,8 @@ def gen_email(rng, P):
         first = people[k]
         last = rng.choice(LAST)
         msgs.append({"id": str(k + 1), "from": "%s %s <%s.%s@example.com>" % (first, last, first.lower(), last.lower()),
-                     "subject": rng.choice(SUBJECTS + SUBJECTS_HELD), "date": rdate(rng, P.held),
-                     "body": rng.choice(BODIES + BODIES_HELD)})
+                     "subject": rng.choice(SUBJECTS + SUBJECTS_HELD), "date": rfc_date(rng, P.held),
+                     "body": rng.choice(BODIES + BODIES_HELD) + "\n"})
     box = Mailbox({"INBOX": msgs, "Archive": [], "Drafts": []})
     kind = rng.choices(["list", "limit", "folder", "read", "search", "draft", "find_reply"], [2, 1, 1, 3, 2, 3, 2])[0]
     steps, follow = [], None
@@ -480,49 +491,71 @@ def gen_email(rng, P):
         steps.append(("search_messages", {"query": name}))
         steps.append(("draft_reply", None))
         follow = lambda r: {"id": r["messages"][0]["id"], "body": body} if r.get("messages") else None
-    return run_steps(box.call, mail_answer, req, steps, follow)
+    world = {"folders": json.loads(json.dumps(box.folders))}  # before the request
+    conv = run_steps(box.call, mail_answer, req, steps, follow)
+    conv["world"] = world
+    return conv
 
 
 # ---------------------------------------------------------------- file automation simulator
 
 class WorkDir:
+    """examples/automation over examples/common/sandbox.hpp: files end with a newline, errors are the
+    sandbox's messages as {"error": ...}, commands return the real wc/sort/head/tail/grep output
+    (stdout and stderr interleaved in "stdout", "stderr" always empty)."""
+
     def __init__(self, files):
         self.files = files  # path -> content
 
+    @staticmethod
+    def check(p):
+        if p.startswith("/"):
+            return "absolute paths are not allowed: " + p
+        if ".." in p.split("/"):
+            return "path escapes the sandbox: " + p
+        return None
+
     def call(self, name, a):
         p = a.get("path", ".")
-        if p.startswith("/") or ".." in p.split("/"):
-            return {"error": "path '%s' is outside the work directory" % p}
+        if name in ("list_files", "read_file", "write_file") and self.check(p):
+            return {"error": self.check(p)}
         if name == "list_files":
             pre = "" if p in (".", "") else p.rstrip("/") + "/"
             names = sorted({f[len(pre):].split("/")[0] + ("/" if "/" in f[len(pre):] else "")
                             for f in self.files if f.startswith(pre)})
             if not names and pre:
-                return {"error": "no directory '%s'" % p}
+                return {"error": "no such directory inside the sandbox (or a symlink): " + p}
             return {"path": p, "entries": names}
         if name == "read_file":
             if p not in self.files:
-                return {"error": "no file '%s'" % p}
+                return {"error": "cannot read %s: not a regular file inside the sandbox" % p}
             return {"path": p, "content": self.files[p]}
         if name == "write_file":
             self.files[p] = a["content"]
             return {"path": p, "bytes_written": len(a["content"].encode())}
         if name == "run_command":
             args = a["args"]
+            for x in args:
+                if ".." in x:
+                    return {"error": "path '%s' is outside the work directory" % x}
+                if x.startswith("/"):
+                    return {"error": "absolute paths are not allowed in arguments: " + x}
             f = args[-1]
             if f not in self.files:
-                return {"exit_code": 2, "stdout": "", "stderr": "%s: %s: No such file" % (a["name"], f)}
-            lines = self.files[f].split("\n")
+                return {"exit_code": 2 if a["name"] == "grep" else 1,
+                        "stdout": "%s: %s: No such file or directory\n" % (a["name"], f), "stderr": ""}
+            lines = self.files[f].split("\n")[:-1]
             if a["name"] == "wc":
-                out = "%d %s" % (len(lines), f)
+                out = ["%d %s" % (len(lines), f)]
             elif a["name"] == "sort":
-                out = "\n".join(sorted(lines))
+                out = sorted(lines)
             elif a["name"] in ("head", "tail"):
                 k = int(args[1])
-                out = "\n".join(lines[:k] if a["name"] == "head" else lines[-k:])
+                out = lines[:k] if a["name"] == "head" else lines[-k:]
             else:
-                out = "\n".join(l for l in lines if args[0] in l)
-            return {"exit_code": 0 if out or a["name"] != "grep" else 1, "stdout": out, "stderr": ""}
+                out = [l for l in lines if args[0] in l]
+            return {"exit_code": 0 if out or a["name"] != "grep" else 1, "stdout": "".join(l + "\n" for l in out),
+                    "stderr": ""}
         return {"error": "unknown tool " + name}
 
 
@@ -532,41 +565,42 @@ def file_answer(name, a, r):
     if name == "list_files":
         return "%s contains: %s." % (r["path"], ", ".join(r["entries"])) if r["entries"] else "%s is empty." % r["path"]
     if name == "read_file":
-        return "%s says: %s" % (r["path"], r["content"].replace("\n", "; "))
+        return "%s says: %s" % (r["path"], r["content"].strip("\n").replace("\n", "; "))
     if name == "write_file":
         return "I wrote %d bytes to %s." % (r["bytes_written"], r["path"])
     if name == "run_command":
-        if r["exit_code"] != 0 and r["stderr"]:
-            return "The command failed: %s" % r["stderr"]
-        return "Result: %s" % (r["stdout"].replace("\n", "; ") if r["stdout"] else "no output")
+        out = r["stdout"].strip("\n").replace("\n", "; ")
+        if r["exit_code"] != 0 and out:
+            return "The command failed: %s" % out
+        return "Result: %s" % (out if out else "no output")
 
 
 T_LS = (["List my files.", "What files do I have?", "Show the files here.", "What's in the work directory?"],
         ["Which files are there?"])
 T_LS_DIR = (["List the files in {d}.", "What's inside {d}?", "Show the {d} folder."], ["Which files are in {d}?"])
-T_READ_F = (["Read {f}.", "Show me {f}.", "What does {f} say?", "Open {f}.", "Print the contents of {f}."],
+T_READ_F = (["Read {f}.", "Show me {f}.", "What does {f} say?", "Open {f}.", "Print the contents of {f}.", "Show what is written in {f}."],
             ["What is written in {f}?"])
-T_WRITE = (["Write \"{c}\" to {f}.", "Create {f} with the text: {c}", "Save \"{c}\" in {f}.", "Put the text {c} into {f}."],
+T_WRITE = (["Write \"{c}\" to {f}.", "Create {f} with the text: {c}", "Save \"{c}\" in {f}.", "Put the text {c} into {f}.", "Create a file {f} containing: {c}"],
            ["Make a file {f} containing: {c}"])
-T_WC = (["Count the lines in {f}.", "How many lines does {f} have?", "Run wc -l on {f}."], ["Give me the line count of {f}."])
+T_WC = (["Count the lines in {f}.", "How many lines does {f} have?", "Run wc -l on {f}.", "What is the line count of {f}?"], ["Give me the line count of {f}."])
 T_SORT = (["Sort {f}.", "Show {f} sorted.", "Run sort on {f}."], ["Print {f} in sorted order."])
-T_HEAD = (["Show the first {k} lines of {f}.", "Run head -n {k} on {f}."], ["Print the top {k} lines of {f}."])
-T_TAIL = (["Show the last {k} lines of {f}.", "Run tail -n {k} on {f}."], ["Print the final {k} lines of {f}."])
-T_GREP = (["Find lines with {w} in {f}.", "Grep {f} for {w}.", "Which lines of {f} contain {w}?"],
+T_HEAD = (["Show the first {k} lines of {f}.", "Run head -n {k} on {f}.", "Show the top {k} lines of {f}."], ["Print the top {k} lines of {f}."])
+T_TAIL = (["Show the last {k} lines of {f}.", "Run tail -n {k} on {f}.", "Show the final {k} lines of {f}."], ["Print the final {k} lines of {f}."])
+T_GREP = (["Find lines with {w} in {f}.", "Grep {f} for {w}.", "Which lines of {f} contain {w}?", "Find the word {w} in {f}."],
           ["Search {f} for the word {w}."])
-T_COPY = (["Copy {f} to {g}.", "Read {f} and save the same text as {g}.", "Make a copy of {f} called {g}."],
+T_COPY = (["Copy {f} to {g}.", "Read {f} and save the same text as {g}.", "Make a copy of {f} called {g}.", "Duplicate {f} as {g}."],
           ["Duplicate {f} into {g}."])
 
 
 def gen_automation(rng, P):
     files = {}
     for f in rng.sample(FILES + FILES_HELD, rng.randint(2, 5)):
-        files[f] = "\n".join(rng.choice(LINES + LINES_HELD) for _ in range(rng.randint(1, 4)))
+        files[f] = "".join(rng.choice(LINES + LINES_HELD) + "\n" for _ in range(rng.randint(1, 4)))
     for d in rng.sample(DIRS, rng.randint(0, 2)):
-        files[d + "/" + rng.choice(FILES + FILES_HELD)] = rng.choice(LINES)
+        files[d + "/" + rng.choice(FILES + FILES_HELD)] = rng.choice(LINES) + "\n"
     if P.held:  # make the held-out requests' files exist
         for f in P.files:
-            files[f] = "\n".join(rng.choice(LINES + LINES_HELD) for _ in range(rng.randint(1, 4)))
+            files[f] = "".join(rng.choice(LINES + LINES_HELD) + "\n" for _ in range(rng.randint(1, 4)))
     wd = WorkDir(files)
     existing = [f for f in files if "/" not in f and (not P.held or f in P.files)]
     f = rng.choice(existing) if rng.random() < 0.92 else rng.choice(["missing.txt", "../secret.txt", "/etc/passwd"])
@@ -599,7 +633,10 @@ def gen_automation(rng, P):
         steps.append(("read_file", {"path": f}))
         steps.append(("write_file", None))
         follow = lambda r: {"path": g, "content": r["content"]} if "content" in r else None
-    return run_steps(wd.call, file_answer, req, steps, follow)
+    world = {"files": dict(files)}  # before the request
+    conv = run_steps(wd.call, file_answer, req, steps, follow)
+    conv["world"] = world
+    return conv
 
 
 GENERATORS = {"scheduling": gen_scheduling, "email": gen_email, "automation": gen_automation}

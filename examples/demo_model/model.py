@@ -21,8 +21,9 @@ PHI4_MINI_LONG = [1, 1.118320672, 1.250641126, 1.398617824, 1.564103225, 1.74916
                   32.93, 32.97, 33.28, 33.49, 33.5, 44.16, 47.77]
 
 
-def demo_config(vocab_size=200064):
-    hidden, heads, kv_heads, inter, layers = 64, 2, 1, 192, 4
+def demo_config(vocab_size=200064, hidden=64, layers=4):
+    # heads of 32 dims and one KV head (64 -> 2/1, 96 -> 3/1: Phi-4-mini's 3:1 GQA ratio)
+    heads, kv_heads, inter = hidden // 32, 1, 3 * hidden
     head_dim = hidden // heads
     n_factors = int(head_dim * 0.75) // 2  # 12
     long_factor = [PHI4_MINI_LONG[round(i * 47 / (n_factors - 1))] for i in range(n_factors)]  # 12 of the 48
@@ -94,10 +95,13 @@ class Layer(nn.Module):
         if past is not None:
             k = torch.cat([past[0].expand(B, -1, -1, -1), k], dim=2)
             v = torch.cat([past[1].expand(B, -1, -1, -1), v], dim=2)
-        rep = self.nh // self.nkv
-        kr, vr = k.repeat_interleave(rep, dim=1), v.repeat_interleave(rep, dim=1)  # query head i uses kv head i // rep
-        s = (q * self.hd ** -0.5) @ kr.transpose(-1, -2)  # (B, nh, T, P+T); mask: additive (T, P+T)
-        a = torch.softmax(s + mask, dim=-1) @ vr          # (B, nh, T, hd)
+        rep = self.nh // self.nkv  # query head i uses kv head i // rep: group the queries per kv head
+        S = k.shape[2]
+        qg = q.reshape(B, self.nkv, rep * T, self.hd)     # (B, nkv, rep*T, hd)
+        s = (qg * self.hd ** -0.5) @ k.transpose(-1, -2)  # (B, nkv, rep*T, P+T); mask: additive (T, P+T)
+        s = s.view(B, self.nkv, rep, T, S) + mask
+        a = torch.softmax(s, dim=-1).view(B, self.nkv, rep * T, S) @ v
+        a = a.view(B, self.nh, T, self.hd)                # (B, nh, T, hd)
         x = x + self.o_proj(a.transpose(1, 2).reshape(B, T, -1))
         gate, up = self.gate_up_proj(self.post_attention_layernorm(x)).chunk(2, dim=-1)
         return x + self.down_proj(up * F.silu(gate)), (k, v)

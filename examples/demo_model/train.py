@@ -113,6 +113,11 @@ def main():
     ap.add_argument("--lr", type=float, default=1e-2)
     ap.add_argument("--threads", type=int, default=1)  # 1 beats 2 on a busy 2-core machine
     ap.add_argument("--out", default=os.path.join(HERE, "hf"))
+    ap.add_argument("--hidden", type=int, default=64)
+    ap.add_argument("--layers", type=int, default=4)
+    ap.add_argument("--save-every", type=int, default=250, help="also keep ckpt/step-N.pt every N steps")
+    ap.add_argument("--scheduling-share", type=float, default=0.5,
+                    help="share of the steps spent on the scheduling agent (the rest split evenly)")
     ap.add_argument("--export-only", metavar="CKPT", help="write the HF directory of a saved demo.pt and stop")
     args = ap.parse_args()
     if args.export_only:
@@ -135,7 +140,7 @@ def main():
     for a in train:
         train[a].sort(key=lambda c: len(c["ids"]))
     pre_local = {a: torch.tensor([[local[i] for i in p]]) for a, p in prefixes.items()}
-    model = DemoModel(demo_config(), vocab)
+    model = DemoModel(demo_config(hidden=args.hidden, layers=args.layers), vocab)
     n_params = sum(p.numel() for p in model.parameters())
     print("sub-vocabulary %d tokens, %d trainable parameters" % (len(vocab), n_params), flush=True)
 
@@ -151,7 +156,8 @@ def main():
         lr = args.lr * min((step + 1) / 50, math.sqrt(50 / (step + 1)))
         for g in opt.param_groups:
             g["lr"] = lr
-        agent = agents[step % len(agents)]
+        # scheduling gets its share of the steps (README command (1) runs it), the others the rest
+        agent = "scheduling" if rng.random() < args.scheduling_share else rng.choice([a for a in agents if a != "scheduling"])
         ids, tgt = batches(rng, train, agent, args.batch)
         _, past = model.hidden(pre_local[agent])
         h, _ = model.hidden(ids, past)
@@ -166,8 +172,12 @@ def main():
         if step % 50 == 0 or step == args.steps - 1:
             if step % 50 == 0 and step:
                 os.makedirs(args.out, exist_ok=True)
-                torch.save({"config": model.c, "vocab": model.vocab, "state": model.state_dict(), "updates": step + 1},
-                           os.path.join(args.out, "demo.pt"))
+                ck = {"config": model.c, "vocab": model.vocab, "state": model.state_dict(), "updates": step + 1}
+                torch.save(ck, os.path.join(args.out, "demo.pt.tmp"))
+                os.replace(os.path.join(args.out, "demo.pt.tmp"), os.path.join(args.out, "demo.pt"))
+                if args.save_every and step % args.save_every == 0:
+                    os.makedirs(os.path.join(args.out, "ckpt"), exist_ok=True)
+                    torch.save(ck, os.path.join(args.out, "ckpt", "step-%d.pt" % step))
             print("step %d  loss %.4f  avg %.4f  lr %.2e  %.0fs" % (step, loss.item(), avg, lr, time.time() - t0), flush=True)
     print("training took %.0f s" % (time.time() - t0))
     export(model, args.out)
