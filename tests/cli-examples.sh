@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # End-to-end tests of the example agents on the bundled demo model: each example runs for real and
 # the test checks its real effects (the .ics file, the Drafts folder, the sandboxed work directory,
-# the answers of the embedded server), plus `phial chat` colours in a pseudo-terminal.
+# the answers of the embedded server), plus `phial chat` with the calendar tools in a pseudo-terminal.
+# The requests are shapes the demo model was trained on (examples/demo_model/generate_data.py).
+# Colours and progress bars without the demo model: tests/cli-terminal.sh.
 #   bash tests/cli-examples.sh <path-to-phial-binary> <tests/data dir>
-# The example binaries are expected beside the phial binary.
+# The example binaries are expected beside the phial binary. PHIAL_DEMO_MODEL=FILE tries another model.
 set -u
 PHIAL=$(realpath "$1")
 BIN=$(dirname "$PHIAL")
@@ -14,6 +16,16 @@ trap 'rm -rf "$TMP"' EXIT
 fails=0
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 ok() { echo "ok: $*"; }
+# ran <name> <exit code> <output>: the program ran to its end (0: final answer, 1: stopped without
+# one); anything else (a crash, a sanitizer abort, a usage error) fails.
+ran() {
+  case $2 in
+    0) ok "$1: ran, final answer" ;;
+    1) echo "$3" | grep -q "^answer:" && ok "$1: ran (no final answer: $(echo "$3" | grep -m1 '^(stopped' || echo '?'))" ||
+         fail "$1: exit 1 without reaching the end: $(echo "$3" | tail -1)" ;;
+    *) fail "$1: exit code $2" ;;
+  esac
+}
 
 for b in scheduling_assistant email_assistant automation embed_in_service; do
   [ -x "$BIN/$b" ] || fail "example binary $BIN/$b is missing (build the example targets)"
@@ -30,7 +42,10 @@ fi
 cp "$ROOT/examples/scheduling_assistant/sample.ics" "$TMP/cal.ics"
 out=$(timeout 600 "$BIN/scheduling_assistant" --model "$MODEL" --calendar "$TMP/cal.ics" \
   "Schedule Design review on 2025-11-27 at 14:00 for 60 minutes." 2>&1)
+rc=$?
 echo "$out" | sed 's/^/  scheduling| /' | head -40
+ran scheduling_assistant $rc "$out"
+grep -q "^BEGIN:VCALENDAR" "$TMP/cal.ics" && grep -q "^END:VCALENDAR" "$TMP/cal.ics" || fail "scheduling: the .ics file is no longer a calendar"
 if grep -q "SUMMARY:Design review" "$TMP/cal.ics" && grep -q "DTSTART:20251127T140000" "$TMP/cal.ics" &&
   grep -q "DTEND:20251127T150000" "$TMP/cal.ics"; then ok "scheduling: event written to the .ics file"
 else fail "scheduling: the .ics file did not gain 'Design review' 14:00-15:00"; fi
@@ -42,7 +57,9 @@ cp -r "$ROOT/examples/email_assistant/sample-maildir" "$TMP/Maildir"
 before=$(find "$TMP/Maildir/cur" "$TMP/Maildir/new" -type f | sort | md5sum)
 out=$(timeout 600 "$BIN/email_assistant" --model "$MODEL" --maildir "$TMP/Maildir" \
   "Reply to message 2 saying: Thanks, got it." 2>&1)
+rc=$?
 echo "$out" | sed 's/^/  email| /' | head -40
+ran email_assistant $rc "$out"
 drafts=$(find "$TMP/Maildir/.Drafts/cur" -type f 2>/dev/null | wc -l)
 if [ "$drafts" -eq 1 ] && grep -q "Thanks, got it" "$TMP/Maildir/.Drafts/cur/"* &&
   grep -q "^To: Sam Okafor" "$TMP/Maildir/.Drafts/cur/"*; then ok "email: one reply draft to Sam in Drafts"
@@ -52,7 +69,10 @@ else fail "email: expected one draft to Sam containing 'Thanks, got it' (found $
 # 2b. the message that tries prompt injection is read as data: no draft, no extra tool calls
 cp -r "$ROOT/examples/email_assistant/sample-maildir" "$TMP/Maildir2"
 out=$(timeout 600 "$BIN/email_assistant" --model "$MODEL" --maildir "$TMP/Maildir2" "Read message 1." 2>&1)
+rc=$?
 echo "$out" | sed 's/^/  email-injection| /' | head -20
+ran "email_assistant (injection)" $rc "$out"
+echo "$out" | grep -q -- '-> read_message {"id":"1"}' && ok "email: read_message 1 called" || fail "email: no read_message call for id 1"
 [ ! -d "$TMP/Maildir2/.Drafts" ] && ok "email: injected <|tool_call|> in a body did not create a draft" ||
   fail "email: reading the injection message created a draft"
 echo "$out" | grep -q -- "-> draft_reply" && fail "email: the injection triggered draft_reply"
@@ -61,14 +81,22 @@ echo "$out" | grep -q -- "-> draft_reply" && fail "email: the injection triggere
 mkdir -p "$TMP/auto"
 cp -r "$ROOT/examples/automation/sample-workdir" "$TMP/auto/work"
 out=$(cd "$TMP" && timeout 600 "$BIN/automation" --model "$MODEL" --workdir "$TMP/auto/work" "Copy notes.txt to plan.md." 2>&1)
+rc=$?
 echo "$out" | sed 's/^/  automation| /' | head -40
+ran automation $rc "$out"
 if [ -f "$TMP/auto/work/plan.md" ] && cmp -s "$TMP/auto/work/plan.md" "$TMP/auto/work/notes.txt"; then
   ok "automation: plan.md written inside the work directory"
 else fail "automation: plan.md missing or different from notes.txt"; fi
 [ "$(ls -A "$TMP/auto")" = "work" ] || fail "automation: something was written outside the work directory"
 out=$(timeout 600 "$BIN/automation" --model "$MODEL" --workdir "$TMP/auto/work" "Count the lines in report.csv." 2>&1)
+rc=$?
 echo "$out" | sed 's/^/  automation| /' | head -20
-echo "$out" | grep -q -- "-> run_command" && ok "automation: run_command used" || fail "automation: no run_command call"
+ran "automation (wc)" $rc "$out"
+lines=$(wc -l < "$TMP/auto/work/report.csv")
+echo "$out" | grep -q -- '-> run_command {"name":"wc","args":\["-l","report.csv"\]}' && ok "automation: run_command wc -l report.csv" ||
+  fail "automation: no run_command wc -l report.csv call"
+echo "$out" | grep "^answer:" | grep -qw "$lines" && ok "automation: the answer says $lines lines" ||
+  fail "automation: the answer does not say $lines lines"
 
 # 4. embed_in_service: 3 concurrent clients on one model, all answered
 out=$(timeout 600 "$BIN/embed_in_service" --model "$MODEL" --selftest --clients 3 2>&1)
@@ -76,18 +104,21 @@ echo "$out" | sed 's/^/  service| /' | head -40
 echo "$out" | grep -q "selftest: 3/3 clients answered" && ok "embed_in_service: 3/3 answered" ||
   fail "embed_in_service: not every client was answered"
 
-# 5. phial chat in a pseudo-terminal: colours on a terminal, none with NO_COLOR
+# 5. phial chat with the calendar tools, in a pseudo-terminal and piped: the tool call is shown
+#    (cyan on the terminal), the calendar is listed, nothing is coloured when piped
 if command -v script > /dev/null; then
   cp "$ROOT/examples/scheduling_assistant/sample.ics" "$TMP/chat.ics"
-  req='List the events on 2025-11-27.'
+  req='List my events for 2025-11-27.'
   printf '%s\n/quit\n' "$req" | timeout 600 script -qec "$PHIAL chat --model $MODEL --calendar $TMP/chat.ics" /dev/null > "$TMP/tty.txt" 2>&1
-  printf '%s\n/quit\n' "$req" | NO_COLOR=1 timeout 600 script -qec "$PHIAL chat --model $MODEL --calendar $TMP/chat.ics" /dev/null > "$TMP/tty-nocolor.txt" 2>&1
-  printf '%s\n/quit\n' "$req" | "$PHIAL" chat --model "$MODEL" --calendar "$TMP/chat.ics" > "$TMP/pipe.txt" 2>&1
-  esc=$(printf '\033\\[36m')
-  grep -q "$esc" "$TMP/tty.txt" && ok "chat: tool call coloured on a terminal" || fail "chat: no colour on a terminal"
-  grep -q "$(printf '\033')" "$TMP/tty-nocolor.txt" && fail "chat: colours with NO_COLOR" || ok "chat: no colours with NO_COLOR"
+  printf '%s\n/quit\n' "$req" | timeout 600 "$PHIAL" chat --model "$MODEL" --calendar "$TMP/chat.ics" > "$TMP/pipe.txt" 2>&1
+  sed 's/^/  chat| /' "$TMP/pipe.txt" | head -20
+  grep -q "$(printf '\033')\[36m-> list_events" "$TMP/tty.txt" && ok "chat: tool call shown in cyan on a terminal" ||
+    fail "chat: no cyan list_events call on a terminal"
   grep -q "$(printf '\033')" "$TMP/pipe.txt" && fail "chat: colours when piped" || ok "chat: plain output when piped"
-  grep -q "list_events" "$TMP/pipe.txt" || fail "chat: the tool call was not shown"
+  grep -q -- '-> list_events {"date":"2025-11-27"}' "$TMP/pipe.txt" && ok "chat: list_events 2025-11-27 called" ||
+    fail "chat: no list_events call for 2025-11-27"
+  grep -q "Team standup" "$TMP/pipe.txt" || fail "chat: the calendar's events were not listed"
+  cmp -s "$TMP/chat.ics" "$ROOT/examples/scheduling_assistant/sample.ics" || fail "chat: listing changed the calendar"
 else
   echo "SKIP: chat pseudo-terminal check (no util-linux script)"
 fi

@@ -8,6 +8,8 @@
 // (printed as one line plus the usage, exit code 2) and lets phial::Error escape for bad input
 // (printed as one line, exit code 1).
 #pragma once
+#include <unistd.h>
+
 #include <cstdlib>
 #include <map>
 #include <optional>
@@ -145,8 +147,12 @@ inline bool wants_help(int argc, char** argv) {
 }
 
 // Colours and progress bars only on a terminal, and never with NO_COLOR set.
-bool stdout_is_terminal();
-bool stderr_is_terminal();
-bool colors_enabled();
+inline bool stdout_is_terminal() { return ::isatty(1) == 1; }
+inline bool stderr_is_terminal() { return ::isatty(2) == 1; }
+inline bool stdin_is_terminal() { return ::isatty(0) == 1; }
+inline bool colors_enabled() {
+  const char* no_color = std::getenv("NO_COLOR");
+  return (no_color == nullptr || *no_color == '\0') && stdout_is_terminal();
+}
 
 }  // namespace phial::cli

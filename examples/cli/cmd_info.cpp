@@ -13,7 +13,7 @@
 namespace {
 
 constexpr const char* kUsage =
-    "phial info MODEL [--metadata]\n"
+    "phial info MODEL|--model MODEL [--metadata]\n"
     "\n"
     "Describes a GGUF file or Hugging Face model directory: family, variant, tensor types,\n"
     "context length, parameter count and the memory needed for weights and the KV cache.\n"
@@ -22,9 +22,10 @@ constexpr const char* kUsage =
 double mib(double bytes) { return bytes / (1024.0 * 1024.0); }
 
 int run(int argc, char** argv) {
-  const phial::cli::Args args(argc, argv, {}, {"metadata"});
-  if (args.positional().size() != 1) throw phial::cli::UsageError("expected one MODEL path");
-  const phial::Model m = phial::Model::load(args.positional()[0]);
+  const phial::cli::Args args(argc, argv, {"model"}, {"metadata"});
+  // MODEL as a positional or, like every other command, as --model PATH.
+  if (args.positional().size() + (args.has("model") ? 1 : 0) != 1) throw phial::cli::UsageError("expected one MODEL path");
+  const phial::Model m = phial::Model::load(args.has("model") ? args.require("model") : args.positional()[0]);
   const phial::ModelConfig& c = m.config();
   std::map<std::string, int> types;
   for (const auto* t : m.tensors()) types[std::string(phial::tensor_type_info(t->type).name)]++;

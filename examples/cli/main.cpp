@@ -1,6 +1,4 @@
 // main.cpp - the `phial` command-line tool: dispatches to the registered subcommands.
-#include <unistd.h>
-
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -10,15 +8,6 @@
 #include <phial/version.hpp>
 
 #include "cli.hpp"
-
-namespace phial::cli {
-bool stdout_is_terminal() { return ::isatty(1) == 1; }
-bool stderr_is_terminal() { return ::isatty(2) == 1; }
-bool colors_enabled() {
-  const char* no_color = std::getenv("NO_COLOR");
-  return (no_color == nullptr || *no_color == '\0') && stdout_is_terminal();
-}
-}  // namespace phial::cli
 
 namespace {
 
