@@ -17,6 +17,7 @@
 #pragma once
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <atomic>
 #include <functional>
 #include <cstddef>
@@ -39,26 +40,54 @@ enum class MergeRule {
 
 namespace detail {
 
-// 64-bit hash of a short byte string (multiply-xorshift over 8-byte words).
-PHIAL_ALWAYS_INLINE std::uint64_t hash_bytes(const char* p, std::size_t n) {
-  std::uint64_t h = 0x9E3779B97F4A7C15ull ^ (n * 0xC2B2AE3D27D4EB4Full);
-  while (n >= 8) {
-    std::uint64_t w;
-    std::memcpy(&w, p, 8);
-    h = (h ^ w) * 0xBF58476D1CE4E5B9ull;
-    h ^= h >> 31;
-    p += 8;
-    n -= 8;
-  }
-  if (n > 0) {
+PHIAL_ALWAYS_INLINE std::uint64_t load_u64(const char* p) {
+  std::uint64_t w;
+  std::memcpy(&w, p, 8);
+  return w;
+}
+
+// The first min(n, 8) bytes of p as a little-endian word, zero padded, without reading outside
+// [p, p + n) (overlapping loads instead of a byte loop: this runs once per piece and per merge).
+PHIAL_ALWAYS_INLINE std::uint64_t load_head(const char* p, std::size_t n) {
+  if constexpr (std::endian::native != std::endian::little) {
     std::uint64_t w = 0;
-    std::memcpy(&w, p, n);
-    h = (h ^ w) * 0x94D049BB133111EBull;
-    h ^= h >> 29;
+    for (std::size_t i = 0; i < n && i < 8; ++i) w |= std::uint64_t(static_cast<unsigned char>(p[i])) << (8 * i);
+    return w;
   }
+  if (n >= 8) return load_u64(p);
+  if (n >= 4) {
+    std::uint32_t lo, hi;
+    std::memcpy(&lo, p, 4);
+    std::memcpy(&hi, p + n - 4, 4);  // overlaps lo when n < 8: same bytes, so OR is exact
+    return std::uint64_t(lo) | (std::uint64_t(hi) << (8 * (n - 4)));
+  }
+  if (n == 0) return 0;
+  auto byte = [&](std::size_t i) { return std::uint64_t(static_cast<unsigned char>(p[i])) << (8 * i); };
+  return byte(0) | byte(n / 2) | byte(n - 1);
+}
+
+// 64-bit hash of a byte string whose head (load_head) is already known. Short strings (the
+// common case: most tokens are <= 8 bytes) cost two multiplies.
+PHIAL_ALWAYS_INLINE std::uint64_t hash_piece(const char* p, std::size_t n, std::uint64_t head) {
+  std::uint64_t h = (head ^ (std::uint64_t(n) * 0x9E3779B97F4A7C15ull)) * 0xBF58476D1CE4E5B9ull;
+  if (n > 8) {
+    std::size_t i = 8;
+    for (; i + 8 <= n; i += 8) {
+      h ^= h >> 31;
+      h = (h ^ load_u64(p + i)) * 0x94D049BB133111EBull;
+    }
+    if (i < n) {  // the last 8 bytes (overlapping the previous word)
+      h ^= h >> 31;
+      h = (h ^ load_u64(p + n - 8)) * 0xC2B2AE3D27D4EB4Full;
+    }
+  }
+  h ^= h >> 29;
   h *= 0xBF58476D1CE4E5B9ull;
   return h ^ (h >> 32);
 }
+
+// Back-compat helper: hash of a byte string.
+PHIAL_ALWAYS_INLINE std::uint64_t hash_bytes(const char* p, std::size_t n) { return hash_piece(p, n, load_head(p, n)); }
 
 PHIAL_ALWAYS_INLINE std::uint64_t hash_u64(std::uint64_t x) {
   x ^= x >> 33;
@@ -97,6 +126,10 @@ class BpeVocab {
     max_token_bytes_ = 0;
     pairs_.clear();
     pair_count_ = 0;
+    slots_.clear();
+    slot_mask_ = 0;
+    rank_is_id_ = false;
+    pair2_.clear();
   }
   // Tokens may be set in any order; each id once.
   void set_token(std::int32_t id, std::string_view bytes, std::uint32_t rank) {
@@ -107,37 +140,94 @@ class BpeVocab {
     max_token_bytes_ = std::max<std::size_t>(max_token_bytes_, bytes.size());
   }
   void reserve_blob(std::size_t n) { blob_.reserve(n); }
+  // Bulk loading without copies: take `blob` as the token bytes, then place tokens inside it with
+  // set_token_at (set_token may still append more).
+  void adopt_blob(std::string blob) { blob_ = std::move(blob); }
+  void set_token_at(std::int32_t id, std::uint32_t offset, std::uint32_t length, std::uint32_t rank) {
+    refs_[std::size_t(id)] = TokenRef{offset, length};
+    ranks_[std::size_t(id)] = rank;
+    if (length == 1) byte_ids_[static_cast<unsigned char>(blob_[offset])] = id;
+    if (length > max_token_bytes_) max_token_bytes_ = length;
+  }
   // Builds the bytes -> id map over the ids for which `mergeable(id)` is true (and non-empty).
   // Returns false if two such tokens have the same bytes (the later id is then unreachable).
   template <class Pred>
   bool build_index(Pred&& mergeable) {
-    std::size_t n = 0;
+    // (n) the ids to index, in id order (the lowest id wins among duplicates)
+    std::vector<std::int32_t> ids;
+    ids.reserve(std::size_t(n_ids_));
     for (std::int32_t id = 0; id < n_ids_; ++id)
-      if (refs_[std::size_t(id)].length > 0 && mergeable(id)) ++n;
-    std::size_t cap = detail::table_capacity_for(n);
-    index_.assign(cap, IndexEntry{-1, 0});
-    index_mask_ = cap - 1;
+      if (refs_[std::size_t(id)].length > 0 && mergeable(id)) ids.push_back(id);
+    std::size_t cap = detail::table_capacity_for(ids.size());
+    slots_.assign(cap, Slot{0, -1, 0});
+    slot_mask_ = cap - 1;
     bool unique = true;
-    for (std::int32_t id = 0; id < n_ids_; ++id) {
-      if (refs_[std::size_t(id)].length == 0 || !mergeable(id)) continue;
+    rank_is_id_ = true;
+    // Hashes are computed a few tokens ahead and their slots prefetched: the table is larger
+    // than the caches, so inserting in id order would wait on one miss per token.
+    constexpr std::size_t kAhead = 16;
+    struct Pending {
+      std::uint64_t head, h;
+    };
+    Pending ring[kAhead];
+    auto prepare = [&](std::size_t k) {
+      std::string_view b = token_bytes(ids[k]);
+      const std::uint64_t head = detail::load_head(b.data(), b.size());
+      const std::uint64_t h = detail::hash_piece(b.data(), b.size(), head);
+      ring[k % kAhead] = Pending{head, h};
+#if defined(__GNUC__) || defined(__clang__)
+      __builtin_prefetch(&slots_[h & slot_mask_], 1);
+#endif
+    };
+    for (std::size_t k = 0; k < ids.size() && k < kAhead; ++k) prepare(k);
+    for (std::size_t k = 0; k < ids.size(); ++k) {
+      const std::int32_t id = ids[k];
+      const Pending pending = ring[k % kAhead];
+      if (k + kAhead < ids.size()) prepare(k + kAhead);
       std::string_view b = token_bytes(id);
-      std::uint64_t h = detail::hash_bytes(b.data(), b.size());
-      std::size_t slot = h & index_mask_;
+      const std::uint32_t meta = slot_meta(b.size(), pending.h);
+      std::size_t slot = pending.h & slot_mask_;
       bool dup = false;
-      while (index_[slot].id >= 0) {
-        if (token_bytes(index_[slot].id) == b) {
+      while (slots_[slot].meta != 0) {
+        if (slots_[slot].meta == meta && slots_[slot].head == pending.head && token_bytes(slots_[slot].id) == b) {
           dup = true;
           break;
         }
-        slot = (slot + 1) & index_mask_;
+        slot = (slot + 1) & slot_mask_;
       }
       if (dup) {
         unique = false;
         continue;
       }
-      index_[slot] = IndexEntry{id, std::uint32_t(h >> 32)};
+      slots_[slot] = Slot{pending.head, id, meta};
+      if (ranks_[std::size_t(id)] != std::uint32_t(id)) rank_is_id_ = false;
     }
     return unique;
+  }
+  bool indexed() const noexcept { return !slots_.empty(); }
+  // Precomputes the merge candidates of every pair of single bytes (the first round of every
+  // merge) in a direct 64K table; call once the index and the merge pairs are complete.
+  void finalize() {
+    pair2_.assign(65536, Pair2{kNoRank, -1});
+    if (rule_ == MergeRule::by_rank) {
+      for (std::int32_t id = 0; id < n_ids_; ++id) {
+        if (refs_[std::size_t(id)].length != 2) continue;
+        std::string_view b = token_bytes(id);
+        const std::int32_t found = find(b);  // the indexed id (not an added token, first of duplicates)
+        if (found >= 0) pair2_[pair2_index(b[0], b[1])] = Pair2{ranks_[std::size_t(found)], found};
+      }
+    } else {
+      for (const PairEntry& e : pairs_) {
+        if (e.key == kEmptyKey) continue;
+        auto left = std::int32_t(e.key >> 32), right = std::int32_t(e.key & 0xFFFFFFFFu);
+        if (left < 0 || right < 0 || left >= n_ids_ || right >= n_ids_) continue;
+        std::string_view lb = token_bytes(left), rb = token_bytes(right);
+        if (lb.size() != 1 || rb.size() != 1 || byte_id(static_cast<unsigned char>(lb[0])) != left ||
+            byte_id(static_cast<unsigned char>(rb[0])) != right)
+          continue;  // parts start as byte_id(b): other single-byte ids never meet here
+        pair2_[pair2_index(lb[0], rb[0])] = Pair2{e.rank, e.merged};
+      }
+    }
   }
   // For MergeRule::by_merge_list: merge number `rank` joins (left, right) into `merged`.
   void reserve_pairs(std::size_t n) {
@@ -178,20 +268,41 @@ class BpeVocab {
     return true;
   }
   // Id of the mergeable token with exactly these bytes, or -1.
-  std::int32_t find(std::string_view bytes) const noexcept {
-    if (bytes.empty() || bytes.size() > max_token_bytes_ || index_.empty()) return -1;
-    std::uint64_t h = detail::hash_bytes(bytes.data(), bytes.size());
-    const auto tag = std::uint32_t(h >> 32);
-    std::size_t slot = h & index_mask_;
-    for (;;) {
-      const IndexEntry& e = index_[slot];
-      if (e.id < 0) return -1;
-      if (e.tag == tag) {
-        const TokenRef& r = refs_[std::size_t(e.id)];
-        if (r.length == bytes.size() && std::memcmp(blob_.data() + r.offset, bytes.data(), bytes.size()) == 0) return e.id;
-      }
-      slot = (slot + 1) & index_mask_;
-    }
+  std::int32_t find(std::string_view bytes) const noexcept { return find(bytes.data(), bytes.size()); }
+  PHIAL_ALWAYS_INLINE std::int32_t find(const char* p, std::size_t n) const noexcept {
+    if (n == 0 || n > max_token_bytes_ || slots_.empty()) return -1;
+    const std::uint64_t head = detail::load_head(p, n);
+    return probe(p, n, head, detail::hash_piece(p, n, head));
+  }
+  // find() in two halves, so that a loader can hash and prefetch a batch of keys before probing
+  // (the table is larger than the caches: resolving keys one by one waits on one miss each).
+  struct Lookup {
+    const char* p;
+    std::size_t n;
+    std::uint64_t head, h;
+  };
+  Lookup prepare_find(const char* p, std::size_t n) const noexcept {
+    Lookup q{p, n, 0, 0};
+    if (n == 0 || n > max_token_bytes_ || slots_.empty()) return q;
+    q.head = detail::load_head(p, n);
+    q.h = detail::hash_piece(p, n, q.head);
+#if defined(__GNUC__) || defined(__clang__)
+    __builtin_prefetch(&slots_[q.h & slot_mask_]);
+#endif
+    return q;
+  }
+  std::int32_t find(const Lookup& q) const noexcept {
+    if (q.n == 0 || q.n > max_token_bytes_ || slots_.empty()) return -1;
+    return probe(q.p, q.n, q.head, q.h);
+  }
+  // Prefetches the pair-table slot of (left, right) before add_pair (after reserve_pairs).
+  void prefetch_pair(std::int32_t left, std::int32_t right) const noexcept {
+#if defined(__GNUC__) || defined(__clang__)
+    if (!pairs_.empty()) __builtin_prefetch(&pairs_[detail::hash_u64(pair_key(left, right)) & pair_mask_], 1);
+#else
+    (void)left;
+    (void)right;
+#endif
   }
 
   // Appends the ids of one pre-token piece (non-empty) to `out`.
@@ -202,7 +313,7 @@ class BpeVocab {
     }
     // Whole piece is one token: the common case for natural text (exact for vocabularies whose
     // every token is reachable by its own merges, as both Phi-4 vocabularies are).
-    if (std::int32_t id = find(piece); id >= 0) {
+    if (std::int32_t id = find(piece.data(), piece.size()); id >= 0) {
       out.push_back(id);
       return;
     }
@@ -271,13 +382,29 @@ class BpeVocab {
     }
   }
 
+  PHIAL_ALWAYS_INLINE std::int32_t probe(const char* p, std::size_t n, std::uint64_t head, std::uint64_t h) const noexcept {
+    const std::uint32_t meta = slot_meta(n, h);
+    std::size_t slot = h & slot_mask_;
+    for (;;) {
+      const Slot& e = slots_[slot];
+      if (e.meta == meta && e.head == head) {
+        if (n <= 8) return e.id;  // head holds all the bytes, meta the length
+        const TokenRef& r = refs_[std::size_t(e.id)];
+        if (r.length == n && std::memcmp(blob_.data() + r.offset + 8, p + 8, n - 8) == 0) return e.id;
+      }
+      if (e.meta == 0) return -1;
+      slot = (slot + 1) & slot_mask_;
+    }
+  }
+
   // The merge candidate for adjacent parts: bytes [begin, mid) with id left and [mid, end) with
   // id right. Returns the rank (kNoRank if they do not merge) and sets `merged`.
   PHIAL_ALWAYS_INLINE std::uint32_t pair_rank(std::string_view piece, std::size_t begin, std::size_t end,
                                               std::int32_t left, std::int32_t right, std::int32_t& merged) const {
     if (rule_ == MergeRule::by_rank) {
-      merged = find(piece.substr(begin, end - begin));
-      return merged < 0 ? kNoRank : ranks_[std::size_t(merged)];
+      merged = find(piece.data() + begin, end - begin);
+      if (merged < 0) return kNoRank;
+      return rank_is_id_ ? std::uint32_t(merged) : ranks_[std::size_t(merged)];
     }
     std::uint64_t key = pair_key(left, right);
     std::size_t slot = detail::hash_u64(key) & pair_mask_;
@@ -308,7 +435,15 @@ class BpeVocab {
       id[i] = byte_ids_[static_cast<unsigned char>(piece[i])];
     }
     start[n] = std::uint32_t(n);
-    for (std::size_t i = 0; i + 1 < n_parts; ++i) rank[i] = pair_rank(piece, start[i], start[i + 2], id[i], id[i + 1], merged[i]);
+    if (!pair2_.empty()) {
+      for (std::size_t i = 0; i + 1 < n_parts; ++i) {
+        const Pair2& q = pair2_[pair2_index(piece[i], piece[i + 1])];
+        rank[i] = q.rank;
+        merged[i] = q.merged;
+      }
+    } else {
+      for (std::size_t i = 0; i + 1 < n_parts; ++i) rank[i] = pair_rank(piece, start[i], start[i + 2], id[i], id[i + 1], merged[i]);
+    }
     while (n_parts > 1) {
       std::size_t best = 0;
       std::uint32_t best_rank = kNoRank;
@@ -367,7 +502,15 @@ class BpeVocab {
       heap.push_back(Candidate{r, left, end, merged});
       std::push_heap(heap.begin(), heap.end(), std::greater<Candidate>{});
     };
-    for (std::uint32_t i = 0; i + 1 < n; ++i) push(i);
+    if (!pair2_.empty()) {  // first round from the byte-pair table, heapified at once
+      for (std::uint32_t i = 0; i + 1 < n; ++i) {
+        const Pair2& q = pair2_[pair2_index(piece[i], piece[i + 1])];
+        if (q.rank != kNoRank) heap.push_back(Candidate{q.rank, i, i + 2, q.merged});
+      }
+      std::make_heap(heap.begin(), heap.end(), std::greater<Candidate>{});
+    } else {
+      for (std::uint32_t i = 0; i + 1 < n; ++i) push(i);
+    }
     std::vector<bool> alive(n, true);
     while (!heap.empty()) {
       std::pop_heap(heap.begin(), heap.end(), std::greater<Candidate>{});
@@ -394,17 +537,34 @@ class BpeVocab {
   struct TokenRef {
     std::uint32_t offset, length;  // bytes [offset, offset + length) of blob_; length 0 = hole
   };
-  struct IndexEntry {
-    std::int32_t id;   // -1 = empty slot
-    std::uint32_t tag;  // high half of the hash: most mismatches are rejected without touching blob_
+  // One slot of the bytes -> id table (16 bytes, four per cache line). Tokens of up to 8 bytes
+  // are compared entirely inside the slot (one cache miss per lookup); longer ones also compare
+  // their bytes after the 8th in blob_.
+  struct Slot {
+    std::uint64_t head;  // first min(length, 8) bytes, zero padded (detail::load_head)
+    std::int32_t id;
+    std::uint32_t meta;  // 0 = empty; else min(length, 0xFFFF) | (16 hash bits << 16)
   };
+  static PHIAL_ALWAYS_INLINE std::uint32_t slot_meta(std::size_t n, std::uint64_t h) {
+    return std::uint32_t(n < 0xFFFF ? n : 0xFFFF) | (std::uint32_t(h >> 48) << 16);
+  }
+  // Merge candidate of a pair of single bytes.
+  struct Pair2 {
+    std::uint32_t rank;  // kNoRank = the pair does not merge
+    std::int32_t merged;
+  };
+  static std::size_t pair2_index(char a, char b) {
+    return (std::size_t(static_cast<unsigned char>(a)) << 8) | static_cast<unsigned char>(b);
+  }
   std::string blob_;              // all token bytes, concatenated
   std::vector<TokenRef> refs_;    // (n_ids) where each token's bytes are
   std::vector<std::uint32_t> ranks_;    // (n_ids) merge priority for MergeRule::by_rank
   std::array<std::int32_t, 256> byte_ids_{};  // id of each single-byte token (-1 none)
   std::size_t max_token_bytes_ = 0;
-  std::vector<IndexEntry> index_;  // open addressing: bytes -> id
-  std::size_t index_mask_ = 0;
+  std::vector<Slot> slots_;  // open addressing, linear probing: bytes -> id
+  std::size_t slot_mask_ = 0;
+  bool rank_is_id_ = false;  // every indexed token's rank is its id (tiktoken): no ranks_ lookup
+  std::vector<Pair2> pair2_;  // (65536) first-round merge candidates, by (byte << 8 | byte); empty until finalize()
   std::vector<PairEntry> pairs_;  // open addressing: (left, right) -> (rank, merged)
   std::size_t pair_mask_ = 0;
   std::size_t pair_count_ = 0;

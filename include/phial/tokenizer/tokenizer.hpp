@@ -212,6 +212,8 @@ PHIAL_INLINE Tokenizer Tokenizer::assemble(Family family, PretokenizerKind kind,
   d->vocab_size = vocab_size;
   d->source = std::move(source);
   d->bpe = std::move(bpe);
+  if (!d->bpe.indexed()) throw InvalidArgument(d->source + ": BpeVocab::build_index was not called");
+  d->bpe.finalize();
   if (d->bpe.size() != vocab_size) throw FormatError(d->source + ": internal error: vocabulary size mismatch");
   if (!d->bpe.has_all_bytes())
     throw FormatError(d->source + ": the vocabulary lacks a token for some single byte (not a byte-level BPE)");

@@ -6,11 +6,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 
@@ -73,6 +75,77 @@ PHIAL_INLINE bool byte_level_decode(std::string_view text, std::string& out) {
   return true;
 }
 
+// byte_level_decode appending to `out` (fast path for the loaders: no per-byte push_back).
+PHIAL_INLINE bool byte_level_decode_append(std::string_view text, std::string& out) {
+  const ByteLevelMap& m = byte_level_map();
+  const std::size_t old = out.size();
+  out.resize(old + text.size());  // decoded bytes <= characters <= text bytes
+  char* o = out.data() + old;
+  auto p = reinterpret_cast<const unsigned char*>(text.data());
+  auto end = p + text.size();
+  while (p < end) {
+    std::uint32_t len = 1;
+    std::uint32_t cp = *p < 0x80 ? *p : decode_utf8(p, end, len);
+    if (cp >= 512 || m.cp_to_byte[cp] < 0) {
+      out.resize(old);
+      return false;
+    }
+    *o++ = char(m.cp_to_byte[cp]);
+    p += len;
+  }
+  out.resize(std::size_t(o - out.data()));
+  return true;
+}
+
+// Adds merges 0..n-1 to `bpe` (already indexed, pairs reserved) in order. `get(i, left, right)`
+// sets the two halves of merge i as byte-level text and returns false when the entry is malformed;
+// `describe(i)` names it in messages. Merges are resolved in batches: decode, hash and prefetch the
+// three lookups (left, right, left+right) of every merge in the batch, then probe.
+template <class Get, class Describe>
+void add_merges(BpeVocab& bpe, std::size_t n, Get&& get, Describe&& describe, const std::string& source) {
+  constexpr std::size_t kBatch = 32;
+  struct Pending {
+    std::size_t offset, n_left, n_right;
+    BpeVocab::Lookup left, right, merged;
+    std::int32_t a, b, c;
+  };
+  Pending batch[kBatch];
+  std::string buf;  // decoded bytes of the batch: left then right of each merge (merged = both)
+  for (std::size_t first = 0; first < n; first += kBatch) {
+    const std::size_t count = std::min(kBatch, n - first);
+    buf.clear();
+    for (std::size_t k = 0; k < count; ++k) {
+      std::string_view l, r;
+      if (!get(first + k, l, r)) throw FormatError(source + ": merge " + std::to_string(first + k) + " " + describe(first + k) + " is not 'left right'");
+      Pending& e = batch[k];
+      e.offset = buf.size();
+      bool ok = byte_level_decode_append(l, buf);
+      e.n_left = buf.size() - e.offset;
+      ok = ok && byte_level_decode_append(r, buf);
+      if (!ok) throw FormatError(source + ": merge " + std::to_string(first + k) + " " + describe(first + k) + " is not byte-level");
+      e.n_right = buf.size() - e.offset - e.n_left;
+    }
+    for (std::size_t k = 0; k < count; ++k) {
+      Pending& e = batch[k];
+      const char* p = buf.data() + e.offset;
+      e.left = bpe.prepare_find(p, e.n_left);
+      e.right = bpe.prepare_find(p + e.n_left, e.n_right);
+      e.merged = bpe.prepare_find(p, e.n_left + e.n_right);
+    }
+    for (std::size_t k = 0; k < count; ++k) {
+      Pending& e = batch[k];
+      e.a = bpe.find(e.left);
+      e.b = bpe.find(e.right);
+      e.c = bpe.find(e.merged);
+      if (e.a < 0 || e.b < 0 || e.c < 0)
+        throw FormatError(source + ": merge " + std::to_string(first + k) + " " + describe(first + k) +
+                          " refers to a token missing from the vocabulary");
+      bpe.prefetch_pair(e.a, e.b);
+    }
+    for (std::size_t k = 0; k < count; ++k) bpe.add_pair(batch[k].a, batch[k].b, batch[k].c, std::uint32_t(first + k));
+  }
+}
+
 // Raw bytes -> byte-level text, the inverse of byte_level_decode.
 PHIAL_INLINE std::string byte_level_encode(std::string_view bytes) {
   const ByteLevelMap& m = byte_level_map();
@@ -94,7 +167,8 @@ PHIAL_INLINE Tokenizer finish_tokenizer(Family family, PretokenizerKind kind, Bp
       throw FormatError(source + ": added token " + std::to_string(a.id) + " '" + a.content + "' collides with a BPE token");
     bpe.set_token(a.id, a.content, BpeVocab::kNoRank);
   }
-  bpe.build_index([&](std::int32_t id) { return is_added[std::size_t(id)] == 0; });
+  // Loaders that needed the index for their merges built it over the same ids already.
+  if (!bpe.indexed()) bpe.build_index([&](std::int32_t id) { return is_added[std::size_t(id)] == 0; });
   return Tokenizer::assemble(family, kind, std::move(bpe), std::move(added), vocab_size, std::move(source));
 }
 
@@ -110,57 +184,87 @@ inline constexpr std::string_view kCl100kRegexTiktoken =
 inline constexpr std::string_view kO200kRegex =
     R"([^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
 
-PHIAL_INLINE int base64_value(unsigned char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+') return 62;
-  if (c == '/') return 63;
-  return -1;
+// base64 character -> 6-bit value, -1 for anything else.
+struct Base64Table {
+  std::array<std::int8_t, 256> value{};
+  Base64Table() {
+    value.fill(-1);
+    for (int c = 0; c < 256; ++c) value[std::size_t(c)] = std::int8_t(base64_value(static_cast<unsigned char>(c)));
+  }
+  static int base64_value(unsigned char c) {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+  }
+};
+
+PHIAL_INLINE const Base64Table& base64_table() {
+  static const Base64Table t;
+  return t;
 }
+
 
 }  // namespace detail
 
 PHIAL_INLINE Tokenizer Tokenizer::from_tiktoken_text(std::string_view content, Family family, std::string source) {
-  // Pass 1: parse lines into (offset of decoded bytes, length, rank).
+  // Pass 1: decode every line straight into one byte blob; remember (offset, length, rank).
   struct Entry {
     std::uint32_t offset, length, rank;
   };
+  if (content.size() > 0xFFFFFFF0u) throw FormatError(source + ": tiktoken file too large");
   std::vector<Entry> entries;
-  entries.reserve(content.size() / 12);
-  std::string bytes;
-  bytes.reserve(content.size() * 3 / 4);
+  entries.reserve(content.size() / 10 + 16);
+  std::string bytes(content.size(), '\0');  // decoded bytes are always fewer than the text
+  char* out = bytes.data();
   std::uint32_t max_rank = 0;
   std::size_t pos = 0, line_no = 0;
+  const detail::Base64Table& b64 = detail::base64_table();
   while (pos < content.size()) {
-    std::size_t eol = content.find('\n', pos);
-    if (eol == std::string_view::npos) eol = content.size();
+    const char* nl = static_cast<const char*>(std::memchr(content.data() + pos, '\n', content.size() - pos));
+    std::size_t eol = nl != nullptr ? std::size_t(nl - content.data()) : content.size();
     std::string_view line = content.substr(pos, eol - pos);
     pos = eol + 1;
     ++line_no;
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line.empty()) continue;
-    std::size_t sp = line.find(' ');
     auto bad = [&](const char* what) {
       return FormatError(source + ":" + std::to_string(line_no) + ": " + what + " (expected 'base64 rank')");
     };
-    if (sp == std::string_view::npos || sp == 0) throw bad("no rank");
-    // base64 decode
-    std::uint32_t offset = std::uint32_t(bytes.size());
-    std::uint32_t acc = 0;
-    int nbits = 0;
+    const char* sp_ptr = static_cast<const char*>(std::memchr(line.data(), ' ', line.size()));
+    if (sp_ptr == nullptr || sp_ptr == line.data()) throw bad("no rank");
+    const std::size_t sp = std::size_t(sp_ptr - line.data());
+    // base64 decode up to the first '=' (padding) or the space; 4 characters -> 3 bytes.
+    std::size_t n64 = 0;
+    while (n64 < sp && line[n64] != '=') ++n64;
+    const auto* q = reinterpret_cast<const unsigned char*>(line.data());
+    const std::uint32_t offset = std::uint32_t(out - bytes.data());
     std::size_t i = 0;
-    for (; i < sp && line[i] != '='; ++i) {
-      int v = detail::base64_value(static_cast<unsigned char>(line[i]));
-      if (v < 0) throw bad("invalid base64");
-      acc = (acc << 6) | std::uint32_t(v);
-      nbits += 6;
-      if (nbits >= 8) {
-        nbits -= 8;
-        bytes += char((acc >> nbits) & 0xFF);
+    for (; i + 4 <= n64; i += 4) {
+      const int v0 = b64.value[q[i]], v1 = b64.value[q[i + 1]], v2 = b64.value[q[i + 2]], v3 = b64.value[q[i + 3]];
+      if ((v0 | v1 | v2 | v3) < 0) throw bad("invalid base64");
+      const std::uint32_t x = (std::uint32_t(v0) << 18) | (std::uint32_t(v1) << 12) | (std::uint32_t(v2) << 6) | std::uint32_t(v3);
+      out[0] = char(x >> 16);
+      out[1] = char((x >> 8) & 0xFF);
+      out[2] = char(x & 0xFF);
+      out += 3;
+    }
+    if (std::size_t r = n64 - i; r > 0) {  // 1 character: no whole byte; 2: one byte; 3: two bytes
+      std::uint32_t x = 0;
+      for (std::size_t k = 0; k < r; ++k) {
+        const int v = b64.value[q[i + k]];
+        if (v < 0) throw bad("invalid base64");
+        x = (x << 6) | std::uint32_t(v);
+      }
+      if (r == 2) *out++ = char((x >> 4) & 0xFF);
+      if (r == 3) {
+        *out++ = char((x >> 10) & 0xFF);
+        *out++ = char((x >> 2) & 0xFF);
       }
     }
-    std::uint32_t length = std::uint32_t(bytes.size()) - offset;
+    const std::uint32_t length = std::uint32_t(out - bytes.data()) - offset;
     if (length == 0) throw bad("empty token");
     std::uint64_t rank = 0;
     std::size_t k = sp + 1;
@@ -174,6 +278,7 @@ PHIAL_INLINE Tokenizer Tokenizer::from_tiktoken_text(std::string_view content, F
     entries.push_back(Entry{offset, length, std::uint32_t(rank)});
     max_rank = std::max(max_rank, std::uint32_t(rank));
   }
+  bytes.resize(std::size_t(out - bytes.data()));
   if (entries.empty()) throw FormatError(source + ": empty tiktoken file");
   if (family == Family::unknown) {
     if (entries.size() == std::size_t(family_bpe_size(Family::phi4)))
@@ -189,12 +294,12 @@ PHIAL_INLINE Tokenizer Tokenizer::from_tiktoken_text(std::string_view content, F
   for (const auto& a : added) vocab_size = std::max(vocab_size, a.id + 1);
   BpeVocab bpe;
   bpe.reset(vocab_size, MergeRule::by_rank);
-  bpe.reserve_blob(bytes.size() + 2048);
+  bpe.adopt_blob(std::move(bytes));
   std::vector<std::uint8_t> seen(std::size_t(vocab_size), 0);
   for (const auto& e : entries) {
     if (seen[e.rank]) throw FormatError(source + ": rank " + std::to_string(e.rank) + " appears twice");
     seen[e.rank] = 1;
-    bpe.set_token(std::int32_t(e.rank), std::string_view(bytes).substr(e.offset, e.length), e.rank);
+    bpe.set_token_at(std::int32_t(e.rank), e.offset, e.length, e.rank);
   }
   for (const auto& a : added)
     if (a.id < std::int32_t(seen.size()) && seen[std::size_t(a.id)])
@@ -264,12 +369,15 @@ PHIAL_INLINE AddedToken parse_added_token(const boost::json::object& o, std::int
 
 PHIAL_INLINE Tokenizer Tokenizer::from_hf_json_text(std::string_view tokenizer_json, std::string_view tokenizer_config_json,
                                                     std::string source) {
-  boost::json::value root;
-  try {
-    root = boost::json::parse(tokenizer_json);
-  } catch (const std::exception& e) {
-    throw FormatError(source + ": invalid JSON: " + e.what());
-  }
+  // One arena for the whole document (about a million small strings and arrays): freed at once.
+  boost::json::monotonic_resource arena;
+  const boost::json::value root = [&] {
+    try {
+      return boost::json::parse(tokenizer_json, &arena);  // no copy: root keeps the arena's storage
+    } catch (const std::exception& e) {
+      throw FormatError(source + ": invalid JSON: " + e.what());
+    }
+  }();
   const auto& top = detail::json_object(root, "the top level", source);
   auto model_it = top.find("model");
   if (model_it == top.end()) throw FormatError(source + ": no \"model\"");
@@ -363,33 +471,31 @@ PHIAL_INLINE Tokenizer Tokenizer::from_hf_json_text(std::string_view tokenizer_j
   if (merges_it == model.end() || !merges_it->value().is_array()) throw FormatError(source + ": no model.merges array");
   const auto& merges = merges_it->value().get_array();
   bpe.reserve_pairs(merges.size());
-  std::string left, right;
-  std::uint32_t rank = 0;
-  for (const auto& m : merges) {
-    std::string_view l, r;
-    std::string joined;
+  auto merge_halves = [&](std::size_t i, std::string_view& l, std::string_view& r) {
+    const auto& m = merges[i];
     if (m.is_array() && m.get_array().size() == 2 && m.get_array()[0].is_string() && m.get_array()[1].is_string()) {
       l = m.get_array()[0].get_string();
       r = m.get_array()[1].get_string();
-    } else if (m.is_string()) {
+      return true;
+    }
+    if (m.is_string()) {
       std::string_view s = m.get_string();
       std::size_t sp = s.find(' ');
-      if (sp == std::string_view::npos) throw FormatError(source + ": merge '" + std::string(s) + "' is not 'left right'");
+      if (sp == std::string_view::npos) return false;
       l = s.substr(0, sp);
       r = s.substr(sp + 1);
-    } else {
-      throw FormatError(source + ": merge " + std::to_string(rank) + " is neither [left, right] nor 'left right'");
+      return true;
     }
-    if (!detail::byte_level_decode(l, left) || !detail::byte_level_decode(r, right))
-      throw FormatError(source + ": merge " + std::to_string(rank) + " is not byte-level");
-    std::int32_t a = bpe.find(left), b = bpe.find(right);
-    std::int32_t c = bpe.find(left + right);
-    if (a < 0 || b < 0 || c < 0)
-      throw FormatError(source + ": merge " + std::to_string(rank) + " ('" + std::string(l) + "' '" + std::string(r) +
-                        "') refers to a token missing from the vocabulary");
-    bpe.add_pair(a, b, c, rank);
-    ++rank;
-  }
+    return false;
+  };
+  detail::add_merges(
+      bpe, merges.size(), merge_halves,
+      [&](std::size_t i) {
+        std::string_view l, r;
+        if (!merge_halves(i, l, r)) return std::string("(neither [left, right] nor 'left right')");
+        return "('" + std::string(l) + "' '" + std::string(r) + "')";
+      },
+      source);
   // Re-assemble: finish_tokenizer re-indexes with the added tokens' bytes set.
   return detail::finish_tokenizer(family, detail::kind_of_family(family), std::move(bpe), std::move(added), vocab_size,
                                   std::move(source));
@@ -461,18 +567,17 @@ PHIAL_INLINE Tokenizer Tokenizer::from_gguf_metadata(std::span<const std::string
   }
   bpe.build_index([&](std::int32_t id) { return is_added[std::size_t(id)] == 0; });
   bpe.reserve_pairs(merges.size());
-  std::string left, right;
-  for (std::size_t rank = 0; rank < merges.size(); ++rank) {
-    std::string_view s = merges[rank];
-    std::size_t sp = s.find(' ');
-    if (sp == std::string_view::npos) throw FormatError(source + ": merge " + std::to_string(rank) + " '" + std::string(s) + "' is not 'left right'");
-    if (!detail::byte_level_decode(s.substr(0, sp), left) || !detail::byte_level_decode(s.substr(sp + 1), right))
-      throw FormatError(source + ": merge " + std::to_string(rank) + " is not byte-level");
-    std::int32_t a = bpe.find(left), b = bpe.find(right), c = bpe.find(left + right);
-    if (a < 0 || b < 0 || c < 0)
-      throw FormatError(source + ": merge " + std::to_string(rank) + " '" + std::string(s) + "' refers to a token missing from the vocabulary");
-    bpe.add_pair(a, b, c, std::uint32_t(rank));
-  }
+  detail::add_merges(
+      bpe, merges.size(),
+      [&](std::size_t i, std::string_view& l, std::string_view& r) {
+        std::string_view m = merges[i];
+        std::size_t sp = m.find(' ');
+        if (sp == std::string_view::npos) return false;
+        l = m.substr(0, sp);
+        r = m.substr(sp + 1);
+        return true;
+      },
+      [&](std::size_t i) { return "'" + merges[i] + "'"; }, source);
   // Phi-4-mini GGUFs carry all 200064 rows; a smaller vocabulary (test models) keeps its own size.
   return detail::finish_tokenizer(family, detail::kind_of_family(family), std::move(bpe), std::move(added), n, std::move(source));
 }
