@@ -120,9 +120,14 @@ namespace detail {
 // polynomial for 2^f: relative error < 5e-6 (float rounding of x log2 e), no libm call (the loop vectorizes), and the same result
 // on every platform (libm's expf may differ by an ulp between implementations, which could change a
 // sampled token).
-PHIAL_ALWAYS_INLINE float exp_nonpositive(float x) {
+// exp_nonpositive_core requires x in [-87, 0] (not NaN); the clamps live in exp_nonpositive, because
+// GCC does not vectorize a loop that has both (without -ffast-math): hot loops clamp in one pass
+// and call the core in another.
+PHIAL_ALWAYS_INLINE float clamp_exp_arg(float x) {
   x = !(x >= -87.0f) ? -87.0f : x;                   // keeps 2^k a normal float (and NaN out of the cast)
-  x = x > 0.0f ? 0.0f : x;
+  return x > 0.0f ? 0.0f : x;
+}
+PHIAL_ALWAYS_INLINE float exp_nonpositive_core(float x) {
   const float t = x * 1.44269504088896341f + 0.5f;   // x * log2(e) + 1/2, in [-125.0, 0.5]
   int k = static_cast<int>(t);                       // truncates toward zero ...
   k -= (static_cast<float>(k) > t) ? 1 : 0;          // ... so this is floor(t) = round(x log2 e)
@@ -139,6 +144,7 @@ PHIAL_ALWAYS_INLINE float exp_nonpositive(float x) {
   std::memcpy(&scale, &bits, sizeof scale);
   return p * scale;
 }
+PHIAL_ALWAYS_INLINE float exp_nonpositive(float x) { return exp_nonpositive_core(clamp_exp_arg(x)); }
 
 }  // namespace detail
 
@@ -400,12 +406,11 @@ class Sampler {
       std::sort(cands_.begin(), cands_.end(), before);
     }
 
-    // Softmax numerators (temperature applied), kept in the logit field from here on.
-    double z = 0.0;
-    for (auto& c : cands_) {
-      c.logit = detail::exp_nonpositive((c.logit - max_l) * inv_t);
-      z += c.logit;
-    }
+    // Softmax numerators (temperature applied), kept in the logit field from here on. In blocks
+    // through a contiguous buffer, so the exp loop vectorizes (no reduction in it), and summed with
+    // independent accumulators: a single in-order double sum over 200k candidates is bound by the
+    // add latency and cost more than the exps. Same code, same order: the same z everywhere.
+    double z = exponentiate(max_l, inv_t);
 
     // Min-p: relative to the most likely survivor (whose numerator is exp(0) = 1).
     if (config_.min_p > 0.0f) {
@@ -413,7 +418,7 @@ class Sampler {
       auto end = std::remove_if(cands_.begin(), cands_.end(), [&](const Candidate& c) { return c.logit < thr; });
       cands_.erase(end, cands_.end());
       z = 0.0;
-      for (const auto& c : cands_) z += c.logit;
+      for (std::size_t b = 0; b < cands_.size(); b += kBlock) z += sum_numerators(b, std::min(cands_.size(), b + kBlock));
     }
 
     // Top-p: move the nucleus to the front in expected linear time.
@@ -421,15 +426,61 @@ class Sampler {
     // The draw walks the survivors in array order, which only phial's own code decided: the same
     // on every platform.
 
+    // The draw: block sums first (kBlock candidates each), then the walk inside the block u falls in.
+    const std::size_t m_all = cands_.size();
+    block_sums_.clear();
     double mass = 0.0;
-    for (const auto& c : cands_) mass += c.logit;
+    for (std::size_t b = 0; b < m_all; b += kBlock) {
+      block_sums_.push_back(sum_numerators(b, std::min(m_all, b + kBlock)));
+      mass += block_sums_.back();
+    }
     const double u = rng_.uniform01() * mass;
     double acc = 0.0;
-    for (const auto& c : cands_) {
-      acc += c.logit;
-      if (u < acc) return c.id;
+    for (std::size_t k = 0; k < block_sums_.size(); ++k) {
+      if (u < acc + block_sums_[k] || k + 1 == block_sums_.size()) {
+        const std::size_t e = std::min(m_all, (k + 1) * kBlock);
+        for (std::size_t i = k * kBlock; i < e; ++i) {
+          acc += cands_[i].logit;
+          if (u < acc) return cands_[i].id;
+        }
+        return cands_[e - 1].id;  // rounding: u landed on the block's end
+      }
+      acc += block_sums_[k];
     }
-    return cands_.back().id;  // rounding: u landed on the total
+    return cands_.back().id;
+  }
+
+  static constexpr std::size_t kBlock = 256;
+
+  // Sum of cands_[b, e).logit: float partial sums of four interleaved chains (e - b <= kBlock
+  // numerators in (0, 1], relative error ~1e-5, irrelevant for a draw), then double.
+  double sum_numerators(std::size_t b, std::size_t e) const {
+    float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+    std::size_t i = b;
+    for (; i + 4 <= e; i += 4) {
+      s0 += cands_[i].logit;
+      s1 += cands_[i + 1].logit;
+      s2 += cands_[i + 2].logit;
+      s3 += cands_[i + 3].logit;
+    }
+    for (; i < e; ++i) s0 += cands_[i].logit;
+    return static_cast<double>((s0 + s1) + (s2 + s3));
+  }
+
+  // Replaces every candidate's logit by exp((logit - max_l) * inv_t); returns their sum.
+  double exponentiate(float max_l, float inv_t) {
+    float buf[kBlock];
+    double z = 0.0;
+    const std::size_t m = cands_.size();
+    for (std::size_t b = 0; b < m; b += kBlock) {
+      const std::size_t len = std::min(kBlock, m - b);
+      Candidate* c = cands_.data() + b;
+      for (std::size_t i = 0; i < len; ++i) buf[i] = detail::clamp_exp_arg((c[i].logit - max_l) * inv_t);
+      for (std::size_t i = 0; i < len; ++i) buf[i] = detail::exp_nonpositive_core(buf[i]);  // vectorized
+      for (std::size_t i = 0; i < len; ++i) c[i].logit = buf[i];
+      z += sum_numerators(b, b + len);
+    }
+    return z;
   }
 
   SamplerConfig config_;
@@ -439,6 +490,7 @@ class Sampler {
   std::vector<Candidate> adjusted_;
   std::vector<std::uint8_t> is_adjusted_;  // (vocab) 1 where adjusted_ holds the id's logit
   std::vector<Candidate> cands_;
+  std::vector<double> block_sums_;  // the draw's per-block masses
 };
 
 }  // namespace phial
