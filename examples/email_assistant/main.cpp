@@ -3,16 +3,12 @@
 // that contains "<|tool_call|>" or other special-token text reaches the model as plain text (the
 // tokenizer does not turn text inside tool results into special tokens).
 //
-//   email_assistant [--model PATH] [--maildir DIR] [REQUEST...]
+//   email_assistant [--model PATH] [--maildir DIR] [--max-steps N] [REQUEST...]
 //
 // Without --maildir it works on a copy of sample-maildir/. Message ids are short numbers ("1" is the
 // newest message of a listing); the tool keeps the mapping to Maildir file names.
+#include <common/agent_cli.hpp>
 #include <common/maildir.hpp>
-#include <phial/agent/agent.hpp>
-#include <phial/model/model.hpp>
-
-#include <boost/asio/io_context.hpp>
-#include <boost/json.hpp>
 
 #include <exception>
 #include <filesystem>
@@ -131,72 +127,52 @@ void register_tools(phial::ToolRegistry& tools, Mailbox& box) {
                  });
 }
 
-}  // namespace
+const std::string kUsage =
+    std::string(
+        "usage: email_assistant [--model PATH] [--maildir DIR] [--max-steps N] [REQUEST...]\n"
+        "  An e-mail agent over a Maildir: lists, reads and searches messages and saves reply drafts\n"
+        "  (never sends).\n"
+        "  REQUEST            what to do (default: \"Reply to message 2 saying: Yes, Thursday works for me.\")\n"
+        "  --maildir DIR      the Maildir to work on (default: a fresh copy of sample-maildir/)\n"
+        "  --max-steps N      model turns (default 6)\n") +
+    examples::kModelOptionsHelp;
 
-int main(int argc, char** argv) try {
-  std::string model_path = PHIAL_DEMO_MODEL, maildir, request;
-  std::size_t max_steps = 6;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) throw std::invalid_argument(a + " needs a value");
-      return argv[++i];
-    };
-    if (a == "--model") model_path = value();
-    else if (a == "--maildir") maildir = value();
-    else if (a == "--max-steps") max_steps = std::stoul(value());
-    else if (a.rfind("-", 0) == 0) {
-      std::cerr << "usage: email_assistant [--model PATH] [--maildir DIR] [--max-steps N] [REQUEST...]\n";
-      return a == "-h" || a == "--help" ? 0 : 2;
-    } else request += (request.empty() ? "" : " ") + a;
-  }
-  if (request.empty()) request = "Reply to message 2 saying: Thanks, I will check the numbers by Thursday.";
+int run(const phial::cli::Args& args) {
+  const std::string request =
+      examples::request_text(args, "Reply to message 2 saying: Yes, Thursday works for me.");
+  std::string maildir = args.get_or("maildir", "");
   if (maildir.empty()) {  // work on a copy of the sample mailbox
     auto dir = fs::temp_directory_path() / ("phial-email-" + std::to_string(::getpid())) / "Maildir";
+    fs::remove_all(dir);
     fs::create_directories(dir.parent_path());
     fs::copy(fs::path(PHIAL_EXAMPLE_DIR) / "sample-maildir", dir, fs::copy_options::recursive);
     maildir = dir.string();
   }
   Mailbox box(maildir);
-  std::cout << "maildir: " << maildir << "\nmodel:   " << model_path << "\nrequest: " << request << "\n\n"
+  const auto model_path = examples::model_path(args);
+  std::cout << "maildir: " << maildir << "\nmodel:   " << model_path.string() << "\nrequest: " << request << "\n\n"
             << std::flush;
 
-  auto model = phial::Model::load(model_path);
+  auto model = examples::load_model(model_path);
   boost::asio::io_context io;
-  phial::AgentOptions options;
-  options.system_prompt = kSystemPrompt;
-  options.max_steps = max_steps;
-  phial::Agent agent(io.get_executor(), model, options);
+  phial::Agent agent(io.get_executor(), examples::make_chat_model(model, args),
+                     examples::agent_options(args, kSystemPrompt, static_cast<std::size_t>(args.get_int("max-steps", 6))));
   register_tools(agent.tools(), box);
 
-  phial::RunResult result;
-  std::exception_ptr failure;
-  agent.async_run(phial::RunRequest(request,
-                                    [](const phial::AgentEvent& ev) {
-                                      if (auto* c = std::get_if<phial::ToolCallEvent>(&ev))
-                                        std::cout << "-> " << c->call.name << " "
-                                                  << json::serialize(c->call.arguments) << "\n"
-                                                  << std::flush;
-                                      else if (auto* r = std::get_if<phial::ToolResultEvent>(&ev))
-                                        std::cout << "<- "
-                                                  << (r->result.ok() ? json::serialize(r->result.value)
-                                                                     : r->result.error)
-                                                  << "\n"
-                                                  << std::flush;
-                                    }),
-                  [&](std::exception_ptr e, phial::RunResult r) {
-                    failure = e;
-                    result = std::move(r);
-                  });
-  io.run();
-  if (failure) std::rethrow_exception(failure);
+  examples::TranscriptPrinter printer(std::cout, examples::Style::for_stdout(), /*stream_answer=*/false);
+  const auto result = examples::run_agent(agent, io, request, printer);
   std::cout << "\nanswer: " << result.answer << "\n";
+  if (result.stop != phial::RunStop::final_answer)
+    std::cout << "(stopped: " << examples::describe_stop(result.stop) << ")\n";
 
   const auto drafts = fs::path(maildir) / ".Drafts" / "cur";
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(drafts, ec)) std::cout << "draft: " << e.path().string() << "\n";
   return result.stop == phial::RunStop::final_answer ? 0 : 1;
-} catch (const std::exception& e) {
-  std::cerr << "email_assistant: " << e.what() << "\n";
-  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return examples::agent_main("email_assistant", kUsage.c_str(), argc, argv, {"maildir", "max-steps"}, {}, run);
 }
