@@ -9,13 +9,14 @@
 //              step costs when the model's choice is accepted, the common case);
 //   full_mask: the allowed-token mask over all 200,064 ids (what a rejected choice costs);
 // plus the sampler itself over 200,064 logits (greedy, and temperature 0.8 + top_p 0.95), and a
-// masked re-sample. One JSON object per line; medians.
+// masked re-sample; then, for comparison, the real executor's decode step on random-weight models
+// with the real vocabulary and a tiny body, and whole generation steps (sample + grammar + decode)
+// with and without the tool-call grammar. One JSON object per line; medians.
+#include <phial/model/executor.hpp>
 #include <phial/sample/generate.hpp>
 #include <phial/sample/json_schema.hpp>
-#if __has_include(<phial/tokenizer/detail/gzip.hpp>)
-#include <phial/tokenizer/detail/gzip.hpp>
-#define BENCH_HAVE_GZIP 1
-#endif
+#include <support/phi4_mini_vocab.hpp>
+#include <support/tiny_model.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -41,77 +42,6 @@ double percentile(std::vector<double> v, double p) {
   return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
 }
 
-std::string base64_decode(std::string_view in) {
-  auto val = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
-  std::string out;
-  unsigned buf = 0;
-  int bits = 0;
-  for (char c : in) {
-    const int v = val(c);
-    if (v < 0) continue;
-    buf = (buf << 6) | static_cast<unsigned>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((buf >> bits) & 0xFF));
-    }
-  }
-  return out;
-}
-
-// Phi-4-mini's vocabulary: 200,064 ids; o200k ranks, then the added tokens (spec §4.2).
-std::vector<std::string> load_phi4_mini_vocab(const std::string& path, std::vector<std::int32_t>& specials) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw std::runtime_error("cannot open " + path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  std::string content = ss.str();
-#ifdef BENCH_HAVE_GZIP
-  if (phial::detail::is_gzip(content)) content = phial::detail::gunzip(content, path);
-#endif
-  std::vector<std::string> vocab(200064);
-  std::istringstream lines(content);
-  std::string line;
-  while (std::getline(lines, line)) {
-    const auto sp = line.find(' ');
-    if (sp == std::string::npos) continue;
-    const long rank = std::stol(line.substr(sp + 1));
-    if (rank >= 0 && rank < 200064) vocab[static_cast<std::size_t>(rank)] = base64_decode(line.substr(0, sp));
-  }
-  const std::pair<std::int32_t, const char*> added[] = {
-      {199999, "<|endoftext|>"}, {200018, "<|endofprompt|>"}, {200019, "<|assistant|>"}, {200020, "<|end|>"},
-      {200021, "<|user|>"}, {200022, "<|system|>"}, {200023, "<|tool|>"}, {200024, "<|/tool|>"},
-      {200025, "<|tool_call|>"}, {200026, "<|/tool_call|>"}, {200027, "<|tool_response|>"}, {200028, "<|tag|>"}};
-  for (const auto& [id, text] : added) {
-    vocab[static_cast<std::size_t>(id)] = text;
-    specials.push_back(id);
-  }
-  return vocab;
-}
-
-// Greedy longest-match tokenization (good enough to get realistic token boundaries).
-std::vector<std::int32_t> tokenize(std::string_view text, const std::unordered_map<std::string, std::int32_t>& ids) {
-  std::vector<std::int32_t> out;
-  std::size_t i = 0;
-  while (i < text.size()) {
-    std::size_t len = std::min<std::size_t>(32, text.size() - i);
-    for (; len > 0; --len) {
-      auto it = ids.find(std::string(text.substr(i, len)));
-      if (it != ids.end()) { out.push_back(it->second); break; }
-    }
-    if (len == 0) throw std::runtime_error("untokenizable byte");
-    i += len;
-  }
-  return out;
-}
-
 void line(const std::string& name, const std::vector<double>& us, const std::string& extra = "") {
   std::printf("{\"bench\":\"grammar\",\"case\":\"%s\",\"n\":%zu,\"median_us\":%.3f,\"p90_us\":%.3f,\"max_us\":%.3f%s}\n",
               name.c_str(), us.size(), median(us), percentile(us, 0.9), us.empty() ? 0.0 : *std::max_element(us.begin(), us.end()),
@@ -122,13 +52,10 @@ void line(const std::string& name, const std::vector<double>& us, const std::str
 
 int main(int argc, char** argv) {
   std::string path = argc > 1 ? argv[1] : "tests/data/tokenizer/o200k_base.tiktoken.gz";
-  std::vector<std::int32_t> specials;
   auto t0 = clock_type::now();
-  auto bytes = load_phi4_mini_vocab(path, specials);
-  std::unordered_map<std::string, std::int32_t> ids;
-  for (std::size_t i = 0; i < bytes.size(); ++i)
-    if (!bytes[i].empty()) ids.emplace(bytes[i], static_cast<std::int32_t>(i));
-  phial::VocabIndex vocab(bytes, specials);
+  const auto loaded = phial::test::load_phi4_mini_vocab(path);
+  const phial::test::LongestMatchTokenizer tokenize(loaded.bytes, loaded.specials);
+  phial::VocabIndex vocab(loaded.bytes, loaded.specials);
   auto t1 = clock_type::now();
   vocab.tables();
   auto t2 = clock_type::now();
@@ -168,7 +95,7 @@ int main(int argc, char** argv) {
       R"J("all_day": false, "reminder": {"minutes_before": 15, "method": "popup"}, )J"
       R"J("notes": "Agenda: roadmap review, hiring plan, on-call rotation.\nBring the Q1 numbers."}}])J";
   std::vector<std::int32_t> tokens{200025};
-  for (auto t : tokenize(call, ids)) tokens.push_back(t);
+  for (auto t : tokenize(call)) tokens.push_back(t);
   tokens.push_back(200026);
 
   phial::TokenMasker masker(vocab);
@@ -255,5 +182,88 @@ int main(int argc, char** argv) {
   line("sampler_greedy_200k", greedy_us);
   line("sampler_t0.8_topp0.95_200k", topp_us);
   line("sampler_greedy_masked_200k", masked_us);
+
+  // ---- next to the executor's decode step ----
+  // A random-weight model with the real vocabulary and a tiny body (tests/support/tiny_model.hpp):
+  // its decode step is mostly the 200,064-row output head. Phi-4-mini itself decodes at ~420 ms
+  // per token on this machine (docs/performance.md: Q4_0, 1 thread, 2.37 tokens/s, loaded).
+  const double fast_us = median(fast), full_us = median(full);
+  const std::vector<std::int32_t> prompt = tokenize("Plan the quarterly review with Alice on Friday at 9:30.");
+  std::vector<std::int32_t> chat{200021};  // <|user|> ... <|end|><|assistant|>
+  chat.insert(chat.end(), prompt.begin(), prompt.end());
+  chat.push_back(200020);
+  chat.push_back(200019);
+  const auto closing_bias = [&] {
+    std::unordered_map<std::int32_t, float> bias;  // plays the part of training (see unit-generate)
+    for (std::int32_t id = 0; id < vocab.size(); ++id)
+      if (!vocab.is_special(id) && vocab.token_bytes(id).find_first_of("\"}]") != std::string_view::npos) bias[id] = 12.0f;
+    return bias;
+  }();
+  for (const int hidden : {32, 64}) {
+    const int layers = hidden == 32 ? 1 : 2;
+    phial::test::TinyRealVocabModel model(1, hidden, layers);
+    phial::ExecutorOptions eo;
+    eo.threads = 1;
+    eo.kv_capacity = 2048;
+    phial::Executor exec(model.config, model.weights, eo);
+    char shape[96];
+    std::snprintf(shape, sizeof shape, ",\"hidden\":%d,\"layers\":%d,\"vocab\":%d,\"threads\":1", hidden, layers, vocab.size());
+
+    // Raw decode: one token through Session::eval (no sampling).
+    std::vector<double> decode_us;
+    {
+      phial::Session session(exec);
+      auto logits = session.eval(chat);
+      for (int i = 0; i < 100; ++i) {
+        const auto next = static_cast<std::int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+        auto a = clock_type::now();
+        logits = session.eval(std::span(&next, 1));
+        auto b = clock_type::now();
+        decode_us.push_back(std::chrono::duration<double, std::micro>(b - a).count());
+      }
+    }
+    line("executor_decode_tiny", decode_us, shape);
+    const double dec = median(decode_us);
+    std::printf("{\"bench\":\"grammar\",\"case\":\"grammar_vs_decode\",\"decode_tiny_median_us\":%.1f,"
+                "\"fast_path_pct_of_tiny_decode\":%.4f,\"full_mask_pct_of_tiny_decode\":%.3f,"
+                "\"phi4_mini_q4_0_decode_ms\":422,\"fast_path_pct_of_phi4_mini_decode\":%.6f,"
+                "\"full_mask_pct_of_phi4_mini_decode\":%.5f%s}\n",
+                dec, 100.0 * fast_us / dec, 100.0 * full_us / dec, 100.0 * fast_us / 422000.0, 100.0 * full_us / 422000.0, shape);
+
+    // Whole generation steps (sample + grammar + decode), per token, T 0.8 / top_p 0.95: free text
+    // vs a required tool call under the grammar. The step time is the interval between callbacks.
+    for (const bool constrained : {false, true}) {
+      std::vector<double> step_us;
+      long tokens_total = 0, masks_total = 0, incomplete = 0;
+      for (std::uint64_t seed = 1; seed <= 10; ++seed) {
+        phial::Session session(exec);
+        auto o = phial::GenerateOptions::defaults_for(phial::Variant::phi4_mini_reasoning);
+        o.sampler.seed = seed;
+        o.sampler.logit_bias = closing_bias;
+        o.sampler.repetition_penalty = 1.5f;
+        o.stop_token_ids.clear();
+        o.max_tokens = constrained ? 384 : 48;
+        if (constrained) {
+          o.grammar = g;
+          o.grammar_mode = phial::GrammarMode::from_start;
+        }
+        auto last = clock_type::now();
+        bool first = true;
+        const auto r = phial::generate(session, chat, vocab, o, [&](std::int32_t, std::string_view) {
+          const auto now = clock_type::now();
+          if (!first) step_us.push_back(std::chrono::duration<double, std::micro>(now - last).count());
+          first = false;
+          last = now;
+          return true;
+        });
+        if (constrained && r.reason != phial::StopReason::grammar_complete) ++incomplete;
+        tokens_total += static_cast<long>(r.tokens.size());
+        masks_total += r.full_masks;
+      }
+      line(constrained ? "generate_step_tool_grammar" : "generate_step_free", step_us,
+           std::string(shape) + ",\"tokens\":" + std::to_string(tokens_total) + ",\"full_masks\":" + std::to_string(masks_total) +
+               ",\"calls_not_complete_in_384_tokens\":" + std::to_string(incomplete));
+    }
+  }
   return 0;
 }

@@ -3,6 +3,7 @@
 #include <phial/sample/json_schema.hpp>
 
 #include <catch2/catch.hpp>
+#include <support/json_subset_validator.hpp>
 
 #include <boost/json.hpp>
 
@@ -16,99 +17,7 @@ using phial::GrammarState;
 
 namespace {
 
-// ---- an independent validator for the supported subset (written from the JSON Schema spec) ----
-bool is_integer(const json::value& v) {
-  if (v.is_int64() || v.is_uint64()) return true;
-  return v.is_double() && std::floor(v.get_double()) == v.get_double();
-}
-
-bool valid_date(const std::string& s) {
-  static const std::regex re(R"(^(\d{4})-(\d{2})-(\d{2})$)");
-  std::smatch m;
-  if (!std::regex_match(s, m, re)) return false;
-  const int mo = std::stoi(m[2]), d = std::stoi(m[3]);
-  return mo >= 1 && mo <= 12 && d >= 1 && d <= 31;
-}
-bool valid_date_time(const std::string& s) {
-  static const std::regex re(R"(^(\d{4}-\d{2}-\d{2})T(\d{2}):(\d{2}):(\d{2})(Z|[+-](\d{2}):(\d{2}))$)");
-  std::smatch m;
-  if (!std::regex_match(s, m, re)) return false;
-  if (!valid_date(m[1])) return false;
-  if (std::stoi(m[2]) > 23 || std::stoi(m[3]) > 59 || std::stoi(m[4]) > 59) return false;
-  if (m[6].matched && (std::stoi(m[6]) > 23 || std::stoi(m[7]) > 59)) return false;
-  return true;
-}
-
-bool validate(const json::value& v, const json::value& schema);
-
-bool validate_type(const json::value& v, const json::object& s, std::string_view type) {
-  if (type == "null") return v.is_null();
-  if (type == "boolean") return v.is_bool();
-  if (type == "integer") return is_integer(v);
-  if (type == "number") return v.is_number();
-  if (type == "string") {
-    if (!v.is_string()) return false;
-    if (const auto* f = s.if_contains("format")) {
-      const std::string str(v.get_string());
-      if (f->as_string() == "date") return valid_date(str);
-      if (f->as_string() == "date-time") return valid_date_time(str);
-    }
-    return true;
-  }
-  if (type == "array") {
-    if (!v.is_array()) return false;
-    const auto& a = v.get_array();
-    if (const auto* mn = s.if_contains("minItems"); mn && a.size() < mn->to_number<std::size_t>()) return false;
-    if (const auto* mx = s.if_contains("maxItems"); mx && a.size() > mx->to_number<std::size_t>()) return false;
-    if (const auto* it = s.if_contains("items"))
-      for (const auto& e : a)
-        if (!validate(e, *it)) return false;
-    return true;
-  }
-  if (type == "object") {
-    if (!v.is_object()) return false;
-    const auto& o = v.get_object();
-    const auto* props = s.if_contains("properties");
-    if (const auto* r = s.if_contains("required"))
-      for (const auto& name : r->as_array())
-        if (!o.contains(name.as_string())) return false;
-    for (const auto& kv : o) {
-      if (props && props->as_object().contains(kv.key())) {
-        if (!validate(kv.value(), props->as_object().at(kv.key()))) return false;
-      } else if (const auto* ap = s.if_contains("additionalProperties"); ap && ap->is_bool() && !ap->get_bool()) {
-        return false;
-      }
-    }
-    return true;
-  }
-  return false;
-}
-
-bool validate(const json::value& v, const json::value& schema) {
-  if (schema.is_bool()) return schema.get_bool();
-  const auto& s = schema.as_object();
-  if (const auto* c = s.if_contains("const")) return v == *c;
-  if (const auto* e = s.if_contains("enum")) {
-    for (const auto& x : e->as_array())
-      if (v == x) return true;
-    return false;
-  }
-  for (const char* kw : {"anyOf", "oneOf"}) {
-    if (const auto* a = s.if_contains(kw)) {
-      for (const auto& alt : a->as_array())
-        if (validate(v, alt)) return true;
-      return false;
-    }
-  }
-  if (const auto* t = s.if_contains("type")) {
-    if (t->is_string()) return validate_type(v, s, t->get_string());
-    for (const auto& name : t->as_array())
-      if (validate_type(v, s, name.as_string())) return true;
-    return false;
-  }
-  if (s.contains("properties")) return validate_type(v, s, "object");
-  return true;
-}
+using phial::test::validate;
 
 bool accepts_all(const Grammar& g, std::string_view text) {
   auto st = g.start();
