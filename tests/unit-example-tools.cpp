@@ -2,11 +2,13 @@
 #include <catch2/catch.hpp>
 
 #include <fstream>
+#include <sstream>
 #include <unistd.h>
 
 #include "common/icalendar.hpp"
 #include "common/maildir.hpp"
 #include "common/sandbox.hpp"
+#include "common/terminal.hpp"
 
 namespace fs = std::filesystem;
 
@@ -138,4 +140,53 @@ TEST_CASE("Sandbox confines paths and refuses symlink escapes") {
   CHECK(slow.timed_out);
   fs::remove_all(root);
   fs::remove_all(outside);
+}
+
+// ---- the transcript printer (examples/common/terminal.hpp) ----
+TEST_CASE("TranscriptPrinter dims reasoning, colours tool calls, and prints no escape codes without colours") {
+  const std::string dim = "\033[2m", cyan = "\033[36m", reset = "\033[0m";
+  {
+    std::ostringstream out;
+    examples::TranscriptPrinter p(out, examples::Style{true});
+    p.reasoning("let me ");
+    p.reasoning("think");
+    p.answer("Done.");
+    p.end_turn();
+    CHECK(out.str() == dim + "let me think" + reset + "\nDone.\n");
+  }
+  {
+    std::ostringstream out;
+    examples::TranscriptPrinter p(out, examples::Style{true}, /*stream_answer=*/false);
+    p.answer("ignored");
+    p.tool_call("create_event", R"({"title":"A"})");
+    p.tool_result(R"({"ok":true})", true);
+    CHECK(out.str() == cyan + R"(-> create_event {"title":"A"})" + reset + "\n" + dim + R"(<- {"ok":true})" + reset + "\n");
+  }
+  {
+    std::ostringstream out;  // colours off: the same text, no escape code at all
+    examples::TranscriptPrinter p(out, examples::Style{false});
+    p.reasoning("hmm");
+    p.answer("Hi");
+    p.tool_call("list_events", "{}");
+    p.end_turn();
+    CHECK(out.str() == "hmm\nHi\n-> list_events {}\n");
+    CHECK(out.str().find('\033') == std::string::npos);
+  }
+  {
+    std::ostringstream out;  // collapsed reasoning: one line saying how much was hidden
+    examples::TranscriptPrinter p(out, examples::Style{false}, true, /*show_reasoning=*/false);
+    p.reasoning("abcd");
+    p.reasoning("ef");
+    p.answer("ok");
+    CHECK(out.str() == "(reasoning: 6 bytes hidden)\nok");
+  }
+  CHECK(examples::TranscriptPrinter::shorten("abcdef", 4) == "abcd... (6 bytes)");
+  CHECK(examples::TranscriptPrinter::shorten("ab\xc3\xa9", 3) == "ab... (4 bytes)");  // never splits a UTF-8 character
+}
+
+TEST_CASE("ProgressBar draws nothing when disabled") {
+  examples::ProgressBar bar("x", 10, examples::ProgressBar::Unit::count, /*enabled=*/false);
+  bar.update(5);
+  bar.finish();
+  CHECK_FALSE(bar.enabled());
 }

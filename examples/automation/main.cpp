@@ -2,15 +2,11 @@
 // "..", and symlinks that leave it are rejected by examples::Sandbox) and an allow-listed command
 // runner that executes programs directly, without a shell, inside that directory.
 //
-//   automation [--model PATH] [--workdir DIR] [REQUEST...]
+//   automation [--model PATH] [--workdir DIR] [--max-steps N] [REQUEST...]
 //
 // Without --workdir it works on a copy of sample-workdir/ and lists the directory afterwards.
+#include <common/agent_cli.hpp>
 #include <common/sandbox.hpp>
-#include <phial/agent/agent.hpp>
-#include <phial/model/model.hpp>
-
-#include <boost/asio/io_context.hpp>
-#include <boost/json.hpp>
 
 #include <exception>
 #include <filesystem>
@@ -87,71 +83,51 @@ void register_tools(phial::ToolRegistry& tools, const examples::Sandbox& box, co
                  }));
 }
 
-}  // namespace
+const std::string kUsage =
+    std::string(
+        "usage: automation [--model PATH] [--workdir DIR] [--max-steps N] [REQUEST...]\n"
+        "  A file automation agent confined to one directory (list, read, write files; run wc, sort,\n"
+        "  head, tail, grep without a shell).\n"
+        "  REQUEST            what to do (default: \"Copy notes.txt to plan.md.\")\n"
+        "  --workdir DIR      the directory to work in (default: a fresh copy of sample-workdir/)\n"
+        "  --max-steps N      model turns (default 6)\n") +
+    examples::kModelOptionsHelp;
 
-int main(int argc, char** argv) try {
-  std::string model_path = PHIAL_DEMO_MODEL, workdir, request;
-  std::size_t max_steps = 6;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) throw std::invalid_argument(a + " needs a value");
-      return argv[++i];
-    };
-    if (a == "--model") model_path = value();
-    else if (a == "--workdir") workdir = value();
-    else if (a == "--max-steps") max_steps = std::stoul(value());
-    else if (a.rfind("-", 0) == 0) {
-      std::cerr << "usage: automation [--model PATH] [--workdir DIR] [--max-steps N] [REQUEST...]\n";
-      return a == "-h" || a == "--help" ? 0 : 2;
-    } else request += (request.empty() ? "" : " ") + a;
-  }
-  if (request.empty()) request = "Copy notes.txt to plan.md.";
+int run(const phial::cli::Args& args) {
+  const std::string request = examples::request_text(args, "Copy notes.txt to plan.md.");
+  std::string workdir = args.get_or("workdir", "");
   if (workdir.empty()) {  // work on a copy of the sample directory
     auto dir = fs::temp_directory_path() / ("phial-automation-" + std::to_string(::getpid())) / "work";
+    fs::remove_all(dir);
     fs::create_directories(dir.parent_path());
     fs::copy(fs::path(PHIAL_EXAMPLE_DIR) / "sample-workdir", dir, fs::copy_options::recursive);
     workdir = dir.string();
   }
   examples::Sandbox box(workdir);
   examples::CommandRunner runner(workdir, {"wc", "sort", "head", "tail", "grep"});
-  std::cout << "workdir: " << workdir << "\nmodel:   " << model_path << "\nrequest: " << request << "\n\n"
+  const auto model_path = examples::model_path(args);
+  std::cout << "workdir: " << workdir << "\nmodel:   " << model_path.string() << "\nrequest: " << request << "\n\n"
             << std::flush;
 
-  auto model = phial::Model::load(model_path);
+  auto model = examples::load_model(model_path);
   boost::asio::io_context io;
-  phial::AgentOptions options;
-  options.system_prompt = kSystemPrompt;
-  options.max_steps = max_steps;
-  phial::Agent agent(io.get_executor(), model, options);
+  phial::Agent agent(io.get_executor(), examples::make_chat_model(model, args),
+                     examples::agent_options(args, kSystemPrompt, static_cast<std::size_t>(args.get_int("max-steps", 6))));
   register_tools(agent.tools(), box, runner);
 
-  phial::RunResult result;
-  std::exception_ptr failure;
-  agent.async_run(phial::RunRequest(request,
-                                    [](const phial::AgentEvent& ev) {
-                                      if (auto* c = std::get_if<phial::ToolCallEvent>(&ev))
-                                        std::cout << "-> " << c->call.name << " "
-                                                  << json::serialize(c->call.arguments) << "\n"
-                                                  << std::flush;
-                                      else if (auto* r = std::get_if<phial::ToolResultEvent>(&ev))
-                                        std::cout << "<- "
-                                                  << (r->result.ok() ? json::serialize(r->result.value)
-                                                                     : r->result.error)
-                                                  << "\n"
-                                                  << std::flush;
-                                    }),
-                  [&](std::exception_ptr e, phial::RunResult r) {
-                    failure = e;
-                    result = std::move(r);
-                  });
-  io.run();
-  if (failure) std::rethrow_exception(failure);
-  std::cout << "\nanswer: " << result.answer << "\n\n" << workdir << ":\n";
+  examples::TranscriptPrinter printer(std::cout, examples::Style::for_stdout(), /*stream_answer=*/false);
+  const auto result = examples::run_agent(agent, io, request, printer);
+  std::cout << "\nanswer: " << result.answer << "\n";
+  if (result.stop != phial::RunStop::final_answer)
+    std::cout << "(stopped: " << examples::describe_stop(result.stop) << ")\n";
+  std::cout << "\n" << workdir << ":\n";
   for (const auto& e : fs::recursive_directory_iterator(workdir))
     std::cout << "  " << fs::relative(e.path(), workdir).string() << (e.is_directory() ? "/" : "") << "\n";
   return result.stop == phial::RunStop::final_answer ? 0 : 1;
-} catch (const std::exception& e) {
-  std::cerr << "automation: " << e.what() << "\n";
-  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return examples::agent_main("automation", kUsage.c_str(), argc, argv, {"workdir", "max-steps"}, {}, run);
 }
