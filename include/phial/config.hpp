@@ -8,6 +8,8 @@
 //   // in exactly one TU:                                  #include <phial/impl/src.hpp>
 //
 // Headers put heavy definitions in `*-inl.hpp` / `impl/*.ipp` files guarded by PHIAL_HEADER_ONLY.
+// Small kernels (ops/, backend/) stay plain `inline` in both modes: they are hot, short, and best
+// inlined where they are used.
 #pragma once
 
 #define PHIAL_VERSION_MAJOR 0

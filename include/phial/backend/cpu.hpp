@@ -62,7 +62,7 @@ struct CpuFeatures {
 
 namespace detail {
 
-PHIAL_INLINE CpuFeatures detect_cpu_features_raw() noexcept {
+inline CpuFeatures detect_cpu_features_raw() noexcept {
   CpuFeatures f;
 #if defined(__x86_64__) || defined(__i386__)
   unsigned a = 0, b = 0, c = 0, d = 0;
@@ -107,7 +107,7 @@ PHIAL_INLINE CpuFeatures detect_cpu_features_raw() noexcept {
 }
 
 // Applies PHIAL_SIMD (scalar | avx2 | native) to the detected features.
-PHIAL_INLINE CpuFeatures apply_simd_override(CpuFeatures f, const char* level) noexcept {
+inline CpuFeatures apply_simd_override(CpuFeatures f, const char* level) noexcept {
   if (level == nullptr || *level == '\0' || std::strcmp(level, "native") == 0) return f;
   if (std::strcmp(level, "scalar") == 0) return CpuFeatures{};
   if (std::strcmp(level, "avx2") == 0) {
@@ -124,7 +124,7 @@ PHIAL_INLINE CpuFeatures apply_simd_override(CpuFeatures f, const char* level) n
 }  // namespace detail
 
 // The features of this machine (detected once, thread-safe), after the PHIAL_SIMD override.
-PHIAL_INLINE const CpuFeatures& cpu_features() noexcept {
+inline const CpuFeatures& cpu_features() noexcept {
   static const CpuFeatures features =
       detail::apply_simd_override(detail::detect_cpu_features_raw(), std::getenv("PHIAL_SIMD"));
   return features;

@@ -13,14 +13,14 @@ namespace phial::ops {
 PHIAL_ALWAYS_INLINE float silu(float z) { return z / (1.0f + std::exp(-z)); }
 
 // One token: gate_up (2n) laid out [gate (n) | up (n)] -> out (n) = up * silu(gate).
-PHIAL_INLINE void swiglu(const float* gate_up, float* out, std::int64_t n) {
+inline void swiglu(const float* gate_up, float* out, std::int64_t n) {
   const float* gate = gate_up;
   const float* up = gate_up + n;
   for (std::int64_t i = 0; i < n; ++i) out[i] = up[i] * silu(gate[i]);
 }
 
 // Many tokens: gate_up (n_rows, 2n) -> out (n_rows, n).
-PHIAL_INLINE void swiglu_rows(const float* gate_up, float* out, std::int64_t n_rows, std::int64_t n) {
+inline void swiglu_rows(const float* gate_up, float* out, std::int64_t n_rows, std::int64_t n) {
   for (std::int64_t r = 0; r < n_rows; ++r) swiglu(gate_up + r * 2 * n, out + r * n, n);
 }
 

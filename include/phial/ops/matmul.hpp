@@ -41,7 +41,7 @@ inline constexpr std::size_t kGemmMaxTileBytes = std::size_t{16} << 20;  // per 
 
 // Tile height for an (N, K) weight on `threads` threads: at least two tiles per thread when
 // possible, at most kGemmMaxTileRows rows and kGemmMaxTileBytes of f32 scratch.
-PHIAL_INLINE std::int64_t gemm_tile_rows(std::int64_t N, std::int64_t K, int threads) noexcept {
+inline std::int64_t gemm_tile_rows(std::int64_t N, std::int64_t K, int threads) noexcept {
   std::int64_t rows = (N + 2 * threads - 1) / (2 * threads);
   rows = (rows + 15) / 16 * 16;
   rows = std::min(rows, kGemmMaxTileRows);
@@ -50,11 +50,11 @@ PHIAL_INLINE std::int64_t gemm_tile_rows(std::int64_t N, std::int64_t K, int thr
 }
 
 // True when matmul can compute with weights of this type.
-PHIAL_INLINE bool matmul_supports(TensorType t) noexcept { return detail::qdot_supports(t); }
+inline bool matmul_supports(TensorType t) noexcept { return detail::qdot_supports(t); }
 
 namespace detail {
 
-PHIAL_INLINE void check_matmul_args(const TensorView& W, const float* X, std::int64_t n_tokens, const float* Y) {
+inline void check_matmul_args(const TensorView& W, const float* X, std::int64_t n_tokens, const float* Y) {
   if (!matmul_supports(W.type))
     throw InvalidArgument("matmul: weight tensor '" + W.name + "' has unsupported type " +
                           std::string(tensor_type_info(W.type).name));
@@ -73,12 +73,12 @@ PHIAL_INLINE void check_matmul_args(const TensorView& W, const float* X, std::in
 // OpenBLAS runs single-threaded inside our pool (each pool thread calls sgemm on its own tiles), so
 // its own threads never compete with the pool's.
 // Checked on every call (a cheap getter) because the application may change it in between.
-PHIAL_INLINE void ensure_blas_single_threaded() {
+inline void ensure_blas_single_threaded() {
   if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
 }
 
 // Decode path: Y(t, r) for all t, rows split across the pool.
-PHIAL_INLINE void matmul_gemv(const TensorView& W, const float* X, std::int64_t n_tokens, float* Y,
+inline void matmul_gemv(const TensorView& W, const float* X, std::int64_t n_tokens, float* Y,
                               ThreadPool& pool) {
   const std::int64_t K = W.ne[0];
   const std::int64_t N = W.rows();
@@ -110,7 +110,7 @@ PHIAL_INLINE void matmul_gemv(const TensorView& W, const float* X, std::int64_t 
 }
 
 // Prefill path: per tile of weight rows, dequantize to f32 and multiply with sgemm.
-PHIAL_INLINE void matmul_gemm(const TensorView& W, const float* X, std::int64_t n_tokens, float* Y,
+inline void matmul_gemm(const TensorView& W, const float* X, std::int64_t n_tokens, float* Y,
                               ThreadPool& pool, std::int64_t tile_rows = 0) {
   if (tile_rows <= 0) tile_rows = gemm_tile_rows(W.rows(), W.ne[0], pool.size());
   ensure_blas_single_threaded();
@@ -136,7 +136,7 @@ PHIAL_INLINE void matmul_gemm(const TensorView& W, const float* X, std::int64_t 
 
 // Y(n_tokens, W.rows()) = X(n_tokens, W.ne[0]) · Wᵀ. Throws InvalidArgument for an unsupported type
 // or a malformed view.
-PHIAL_INLINE void matmul(const TensorView& W, const float* X, std::int64_t n_tokens, float* Y, ThreadPool& pool) {
+inline void matmul(const TensorView& W, const float* X, std::int64_t n_tokens, float* Y, ThreadPool& pool) {
   detail::check_matmul_args(W, X, n_tokens, Y);
   if (n_tokens == 0) return;
   if (n_tokens >= kGemmMinTokens) {

@@ -14,7 +14,7 @@
 namespace phial::ops {
 
 // One row: x (n) -> y (n). y may alias x.
-PHIAL_INLINE void rms_norm(const float* x, const float* weight, float* y, std::int64_t n, float eps) {
+inline void rms_norm(const float* x, const float* weight, float* y, std::int64_t n, float eps) {
   double sum_sq = 0.0;
   for (std::int64_t i = 0; i < n; ++i) sum_sq += double(x[i]) * double(x[i]);
   const float inv_rms = float(1.0 / std::sqrt(sum_sq / double(n) + double(eps)));
@@ -22,13 +22,13 @@ PHIAL_INLINE void rms_norm(const float* x, const float* weight, float* y, std::i
 }
 
 // Many rows: x (n_rows, n) -> y (n_rows, n), both contiguous.
-PHIAL_INLINE void rms_norm_rows(const float* x, const float* weight, float* y, std::int64_t n_rows, std::int64_t n,
+inline void rms_norm_rows(const float* x, const float* weight, float* y, std::int64_t n_rows, std::int64_t n,
                                 float eps) {
   for (std::int64_t r = 0; r < n_rows; ++r) rms_norm(x + r * n, weight, y + r * n, n, eps);
 }
 
 // Residual connection: x (n) += delta (n).
-PHIAL_INLINE void add_inplace(float* x, const float* delta, std::int64_t n) {
+inline void add_inplace(float* x, const float* delta, std::int64_t n) {
   for (std::int64_t i = 0; i < n; ++i) x[i] += delta[i];
 }
 

@@ -142,7 +142,7 @@ PHIAL_ALWAYS_INLINE void k_scale_min(int j, const std::uint8_t* q, std::uint8_t&
 // ---------------------------------------------------------------------------------------------
 // Scalar dequantization of one row of K elements (the reference of every kernel here).
 
-PHIAL_INLINE void dequant_row_scalar(TensorType type, const std::byte* src, float* y, std::int64_t K) {
+inline void dequant_row_scalar(TensorType type, const std::byte* src, float* y, std::int64_t K) {
   switch (type) {
     case TensorType::F32:
       std::memcpy(y, src, static_cast<std::size_t>(K) * 4);
@@ -276,7 +276,7 @@ PHIAL_INLINE void dequant_row_scalar(TensorType type, const std::byte* src, floa
   }
 }
 
-PHIAL_INLINE bool qdot_supports(TensorType t) noexcept {
+inline bool qdot_supports(TensorType t) noexcept {
   switch (t) {
     case TensorType::F32:
     case TensorType::F16:
@@ -314,7 +314,7 @@ static_assert(sizeof(ActQ8) == 40 && sizeof(ActQ8K) == 292);
 
 enum class ActKind { f32, q8, q8k };
 
-PHIAL_INLINE ActKind act_kind_for(TensorType t) noexcept {
+inline ActKind act_kind_for(TensorType t) noexcept {
   switch (t) {
     case TensorType::Q4_0:
     case TensorType::Q4_1:
@@ -332,7 +332,7 @@ PHIAL_INLINE ActKind act_kind_for(TensorType t) noexcept {
 }
 
 // Bytes of one quantized activation row of K elements.
-PHIAL_INLINE std::size_t act_row_bytes(ActKind kind, std::int64_t K) noexcept {
+inline std::size_t act_row_bytes(ActKind kind, std::int64_t K) noexcept {
   switch (kind) {
     case ActKind::q8: return static_cast<std::size_t>(K / 32) * sizeof(ActQ8);
     case ActKind::q8k: return static_cast<std::size_t>(K / 256) * sizeof(ActQ8K);
@@ -341,7 +341,7 @@ PHIAL_INLINE std::size_t act_row_bytes(ActKind kind, std::int64_t K) noexcept {
 }
 
 // Scalar activation quantizers: q = round-half-even(x·127/amax), so |x - d·q| <= d/2 with d = amax/127.
-PHIAL_INLINE void quantize_act_q8_scalar(const float* x, ActQ8* y, std::int64_t K) {
+inline void quantize_act_q8_scalar(const float* x, ActQ8* y, std::int64_t K) {
   for (std::int64_t b = 0; b < K / 32; ++b, x += 32) {
     float amax = 0.0f;
     for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[j]));
@@ -357,7 +357,7 @@ PHIAL_INLINE void quantize_act_q8_scalar(const float* x, ActQ8* y, std::int64_t 
   }
 }
 
-PHIAL_INLINE void quantize_act_q8k_scalar(const float* x, ActQ8K* y, std::int64_t K) {
+inline void quantize_act_q8k_scalar(const float* x, ActQ8K* y, std::int64_t K) {
   for (std::int64_t b = 0; b < K / 256; ++b, x += 256) {
     float amax = 0.0f;
     for (int j = 0; j < 256; ++j) amax = std::max(amax, std::fabs(x[j]));
@@ -379,7 +379,7 @@ PHIAL_INLINE void quantize_act_q8k_scalar(const float* x, ActQ8K* y, std::int64_
 // Scalar row kernels: float dot(weight row, prepared activation row, K). Integer sums are exact;
 // the same formulas as the AVX2 kernels, so the two differ only in float summation order.
 
-PHIAL_INLINE float dot_f32_scalar(TensorType type, const std::byte* row, const float* x, std::int64_t K) {
+inline float dot_f32_scalar(TensorType type, const std::byte* row, const float* x, std::int64_t K) {
   // 8 partial sums: same rounding behaviour class as the SIMD version, vectorizable by the compiler.
   float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   auto w_at = [&](std::int64_t i) {
@@ -400,7 +400,7 @@ PHIAL_INLINE float dot_f32_scalar(TensorType type, const std::byte* row, const f
 }
 
 // Unsigned weight codes u of one 32-block and the block's (d, z): w = d·u + z.
-PHIAL_INLINE void unpack_q32_scalar(TensorType type, const std::byte* blk, int u[32], float& d, float& z) {
+inline void unpack_q32_scalar(TensorType type, const std::byte* blk, int u[32], float& d, float& z) {
   auto nib = [&](const std::uint8_t* qs) {
     for (int j = 0; j < 16; ++j) {
       u[j] = qs[j] & 0xF;
@@ -463,7 +463,7 @@ float dot_q32_zp_scalar(const std::byte* row, const void* act, std::int64_t K) {
   return acc + zsum;
 }
 
-PHIAL_INLINE float dot_q8_0_scalar(const std::byte* row, const void* act, std::int64_t K) {
+inline float dot_q8_0_scalar(const std::byte* row, const void* act, std::int64_t K) {
   const kq8_0* w = reinterpret_cast<const kq8_0*>(row);
   const ActQ8* a = static_cast<const ActQ8*>(act);
   float acc = 0.0f;
@@ -512,7 +512,7 @@ float dot_q45_K_scalar(const std::byte* row, const void* act, std::int64_t K) {
   return acc;
 }
 
-PHIAL_INLINE float dot_q6_K_scalar(const std::byte* row, const void* act, std::int64_t K) {
+inline float dot_q6_K_scalar(const std::byte* row, const void* act, std::int64_t K) {
   const kq6_K* w = reinterpret_cast<const kq6_K*>(row);
   const ActQ8K* a = static_cast<const ActQ8K*>(act);
   float acc = 0.0f;
@@ -551,7 +551,7 @@ namespace detail {
 
 enum class SimdLevel { scalar, avx2 };
 
-PHIAL_INLINE SimdLevel best_simd_level() noexcept {
+inline SimdLevel best_simd_level() noexcept {
 #if PHIAL_X86
   if (cpu_features().has_avx2_fma_f16c()) return SimdLevel::avx2;
 #endif
@@ -574,7 +574,7 @@ float dot_f32_scalar_t(const std::byte* row, const void* act, std::int64_t K) {
   return dot_f32_scalar(T, row, static_cast<const float*>(act), K);
 }
 
-PHIAL_INLINE RowDotKernel select_row_dot(TensorType type, SimdLevel level) {
+inline RowDotKernel select_row_dot(TensorType type, SimdLevel level) {
   RowDotKernel k;
   k.type = type;
   k.act = act_kind_for(type);
@@ -613,10 +613,10 @@ PHIAL_INLINE RowDotKernel select_row_dot(TensorType type, SimdLevel level) {
   return k;
 }
 
-PHIAL_INLINE RowDotKernel select_row_dot(TensorType type) { return select_row_dot(type, best_simd_level()); }
+inline RowDotKernel select_row_dot(TensorType type) { return select_row_dot(type, best_simd_level()); }
 
 // Dequantizes one row of K elements to f32 (SIMD when available).
-PHIAL_INLINE void dequant_row(TensorType type, const std::byte* src, float* y, std::int64_t K, SimdLevel level) {
+inline void dequant_row(TensorType type, const std::byte* src, float* y, std::int64_t K, SimdLevel level) {
 #if PHIAL_X86
   if (level == SimdLevel::avx2 && avx2::dequant_row(type, src, y, K)) return;
 #else
@@ -627,7 +627,7 @@ PHIAL_INLINE void dequant_row(TensorType type, const std::byte* src, float* y, s
 
 // Dequantizes `nr` consecutive rows of K elements starting at `src` into `scratch` (nr, K) and returns
 // it; f32 rows are returned in place (no copy).
-PHIAL_INLINE const float* dequantize_rows_f32(TensorType type, const std::byte* src, std::int64_t nr, std::int64_t K,
+inline const float* dequantize_rows_f32(TensorType type, const std::byte* src, std::int64_t nr, std::int64_t K,
                                               float* scratch) {
   if (type == TensorType::F32) return reinterpret_cast<const float*>(src);
   const SimdLevel level = best_simd_level();

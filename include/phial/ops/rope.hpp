@@ -21,7 +21,7 @@ namespace phial::ops {
 // Inverse frequencies (rotary_dim / 2) in float32 semantics, as torch computes them:
 // the exponent 2i/rotary_dim is a float32, base^exponent is rounded to float32, multiplied by the
 // (float32) factor in float32, then inverted in float32. `factors` may be null (plain RoPE).
-PHIAL_INLINE std::vector<float> rope_inv_freq(double base, int rotary_dim, const float* factors) {
+inline std::vector<float> rope_inv_freq(double base, int rotary_dim, const float* factors) {
   const int half = rotary_dim / 2;
   std::vector<float> inv_freq(static_cast<std::size_t>(half));
   for (int i = 0; i < half; ++i) {
@@ -34,7 +34,7 @@ PHIAL_INLINE std::vector<float> rope_inv_freq(double base, int rotary_dim, const
 }
 
 // cos/sin tables of one position: cos (half), sin (half), already multiplied by mscale.
-PHIAL_INLINE void rope_cos_sin(const float* inv_freq, int half, std::int64_t pos, float mscale, float* cos_out,
+inline void rope_cos_sin(const float* inv_freq, int half, std::int64_t pos, float mscale, float* cos_out,
                                float* sin_out) {
   const float p = float(pos);  // position ids are converted to float32 before the product
   for (int i = 0; i < half; ++i) {
@@ -45,7 +45,7 @@ PHIAL_INLINE void rope_cos_sin(const float* inv_freq, int half, std::int64_t pos
 }
 
 // Rotates the first rotary_dim dims of one head vector x (head_dim) in place.
-PHIAL_INLINE void rope_apply(float* x, const float* cos_t, const float* sin_t, int rotary_dim) {
+inline void rope_apply(float* x, const float* cos_t, const float* sin_t, int rotary_dim) {
   const int half = rotary_dim / 2;
   for (int j = 0; j < half; ++j) {
     const float a = x[j];         // first half
@@ -56,7 +56,7 @@ PHIAL_INLINE void rope_apply(float* x, const float* cos_t, const float* sin_t, i
 }
 
 // Rotates every head of one token: x (n_heads, head_dim).
-PHIAL_INLINE void rope_apply_heads(float* x, int n_heads, int head_dim, const float* cos_t, const float* sin_t,
+inline void rope_apply_heads(float* x, int n_heads, int head_dim, const float* cos_t, const float* sin_t,
                                    int rotary_dim) {
   for (int h = 0; h < n_heads; ++h) rope_apply(x + std::int64_t(h) * head_dim, cos_t, sin_t, rotary_dim);
 }
