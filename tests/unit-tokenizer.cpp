@@ -15,6 +15,7 @@
 #include <vector>
 
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
 #include <phial/tokenizer/detokenizer.hpp>
@@ -608,6 +609,82 @@ TEST_CASE("from_gguf adapter over a GgufFile-like object", "[tokenizer]") {
   CHECK(tok.encode_with_special(" <|im_start|> user") == std::vector<std::int32_t>{100264, 882});
   g.s["tokenizer.ggml.pre"] = "llama-bpe";
   CHECK_THROWS_AS(phial::Tokenizer::from_gguf(g), phial::UnsupportedModelError);
+}
+
+// Writes every non-ASCII character of a JSON text as \uXXXX (surrogate pairs above U+FFFF): the
+// same document spelled with escapes (outside strings, JSON is ASCII).
+std::string escape_non_ascii(const std::string& json) {
+  std::string out;
+  out.reserve(json.size() * 2);
+  auto p = reinterpret_cast<const unsigned char*>(json.data());
+  auto end = p + json.size();
+  char buf[16];
+  auto put = [&](std::uint32_t u) {
+    std::snprintf(buf, sizeof buf, "\\u%04x", unsigned(u));
+    out += buf;
+  };
+  while (p < end) {
+    if (*p < 0x80) {
+      out += char(*p++);
+      continue;
+    }
+    std::uint32_t len = 1;
+    std::uint32_t cp = phial::detail::decode_utf8(p, end, len);
+    REQUIRE(cp != phial::detail::kInvalidCodePoint);
+    if (cp >= 0x10000) {
+      put(0xD800 + ((cp - 0x10000) >> 10));
+      put(0xDC00 + ((cp - 0x10000) & 0x3FF));
+    } else {
+      put(cp);
+    }
+    p += len;
+  }
+  return out;
+}
+
+TEST_CASE("tokenizer.json: the in-place vocab/merges reader agrees with Boost.JSON", "[tokenizer]") {
+  const std::string original = read_file(kDir + "phi-4/tokenizer.json.gz");
+  phial::detail::HfLeanVocab lv;
+  std::string rest;
+  REQUIRE(phial::detail::hf_lean_scan(original, lv, rest));
+  CHECK(lv.vocab.size() == 100352);  // 100256 BPE tokens + 96 added ones (tests/data README)
+  CHECK(lv.merges.size() == 100000);
+  CHECK(rest.size() < 100000);
+  // The same document with merges as "left right" strings, every non-ASCII character escaped
+  // (vocab keys such as "\u0120the") and no whitespace: read in place it must give the same
+  // vocabulary as Boost.JSON's DOM, and the reference ids.
+  auto root = boost::json::parse(original);
+  for (auto& m : root.at("model").as_object().at("merges").as_array()) {
+    boost::json::string joined(std::string(m.as_array()[0].as_string()) + " " + std::string(m.as_array()[1].as_string()));
+    m = std::move(joined);
+  }
+  const std::string variant = escape_non_ascii(boost::json::serialize(root));
+  REQUIRE(variant.find("\\u0120") != std::string::npos);
+  phial::detail::HfLeanVocab lv2;
+  REQUIRE(phial::detail::hf_lean_scan(variant, lv2, rest));
+  const auto lean = phial::Tokenizer::from_hf_json_text(variant);
+  const auto plain = phial::detail::load_hf_json(variant, {}, "<variant>", /*lean=*/false);
+  REQUIRE(lean.vocab_size() == plain.vocab_size());
+  std::size_t differing = 0;
+  for (std::int32_t id = 0; id < lean.vocab_size(); ++id) differing += lean.token_bytes(id) != plain.token_bytes(id);
+  CHECK(differing == 0);
+  std::size_t mismatches = 0;
+  for (std::size_t i = 0; i < corpus().size(); i += 3) mismatches += lean.encode(corpus()[i].text) != corpus()[i].a;
+  CHECK(mismatches == 0);
+  // What the reader does not expect, it declines (the Boost.JSON path then decides).
+  CHECK_FALSE(phial::detail::hf_lean_scan(R"({"model":{"vocab":{"a":1.0},"merges":[]}})", lv2, rest));
+  CHECK_FALSE(phial::detail::hf_lean_scan(R"({"model":{"vocab":{"a":-1},"merges":[]}})", lv2, rest));
+  CHECK_FALSE(phial::detail::hf_lean_scan(R"({"model":{"vocab":{"\ud800":1},"merges":[]}})", lv2, rest));
+  CHECK_FALSE(phial::detail::hf_lean_scan(R"({"model":{"vocab":{"a":1},"merges":["ab"]}})", lv2, rest));
+  CHECK_FALSE(phial::detail::hf_lean_scan(R"({"model":{"vocab":{"a":1}}})", lv2, rest));
+  CHECK_FALSE(phial::detail::hf_lean_scan(R"({"model":{"vocab":{},"merges":[]}} x)", lv2, rest));
+  CHECK(phial::detail::hf_lean_scan(R"( { "x" : [1, {"y": "\"}"}], "model" : { "merges" : [ ["a", "b"] ], "vocab" : { "a\n" : 0 } } } )", lv2, rest));
+  CHECK(rest == R"( { "x" : [1, {"y": "\"}"}], "model" : { "merges" : [], "vocab" : {} } } )");
+  REQUIRE(lv2.vocab.size() == 1);
+  CHECK(lv2.text.substr(lv2.vocab[0].offset, lv2.vocab[0].length) == "a\n");
+  // Truncated documents are errors, never crashes.
+  for (std::size_t cut : {std::size_t(1), std::size_t(17), std::size_t(1000), original.size() / 3, original.size() - 2})
+    CHECK_THROWS_AS(phial::Tokenizer::from_hf_json_text(std::string_view(original).substr(0, cut)), phial::FormatError);
 }
 
 TEST_CASE("bad vocabulary files are rejected with FormatError", "[tokenizer]") {

@@ -212,7 +212,12 @@ PHIAL_INLINE Tokenizer Tokenizer::assemble(Family family, PretokenizerKind kind,
   d->vocab_size = vocab_size;
   d->source = std::move(source);
   d->bpe = std::move(bpe);
-  if (!d->bpe.indexed()) throw InvalidArgument(d->source + ": BpeVocab::build_index was not called");
+  if (!d->bpe.indexed()) {  // a hand-built vocabulary: index every token that is not an added one
+    std::vector<std::uint8_t> is_added(std::size_t(vocab_size), 0);
+    for (const auto& a : added)
+      if (a.id >= 0 && a.id < vocab_size) is_added[std::size_t(a.id)] = 1;
+    d->bpe.build_index([&](std::int32_t id) { return is_added[std::size_t(id)] == 0; });
+  }
   d->bpe.finalize();
   if (d->bpe.size() != vocab_size) throw FormatError(d->source + ": internal error: vocabulary size mismatch");
   if (!d->bpe.has_all_bytes())

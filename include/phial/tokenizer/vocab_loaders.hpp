@@ -315,6 +315,274 @@ PHIAL_INLINE Tokenizer Tokenizer::from_tiktoken(const std::filesystem::path& pat
 
 namespace detail {
 
+// A minimal JSON reader over a buffer: just enough to read tokenizer.json's model.vocab and
+// model.merges (99 % of the file: 200,000 keys and 200,000 pairs) in place, without building a DOM.
+// Every function returns false on anything unexpected (or merely unusual); the loader then falls
+// back to Boost.JSON for the whole document, which reports real errors. Never reads past `end`.
+struct JsonCursor {
+  const char* p;
+  const char* end;
+
+  void ws() {
+    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) ++p;
+  }
+  bool eat(char c) {
+    ws();
+    if (p < end && *p == c) {
+      ++p;
+      return true;
+    }
+    return false;
+  }
+  bool hex4(std::uint32_t& v) {
+    if (end - p < 4) return false;
+    v = 0;
+    for (int k = 0; k < 4; ++k) {
+      char c = *p++;
+      std::uint32_t d;
+      if (c >= '0' && c <= '9')
+        d = std::uint32_t(c - '0');
+      else if (c >= 'a' && c <= 'f')
+        d = std::uint32_t(c - 'a' + 10);
+      else if (c >= 'A' && c <= 'F')
+        d = std::uint32_t(c - 'A' + 10);
+      else
+        return false;
+      v = (v << 4) | d;
+    }
+    return true;
+  }
+  // A string value, unescaped and appended to `out` (valid UTF-8 only, no raw control characters).
+  bool string(std::string& out) {
+    ws();
+    if (p >= end || *p != '"') return false;
+    ++p;
+    const char* run = p;  // start of the current unescaped run
+    bool non_ascii = false;
+    auto flush = [&] {
+      if (non_ascii && !is_valid_utf8(std::string_view(run, std::size_t(p - run)))) return false;
+      out.append(run, p);
+      return true;
+    };
+    for (;;) {
+      if (p >= end) return false;
+      const auto c = static_cast<unsigned char>(*p);
+      if (c == '"') {
+        if (!flush()) return false;
+        ++p;
+        return true;
+      }
+      if (c < 0x20) return false;
+      if (c >= 0x80) non_ascii = true;
+      if (c != '\\') {
+        ++p;
+        continue;
+      }
+      if (!flush()) return false;
+      ++p;
+      if (p >= end) return false;
+      switch (*p++) {
+        case '"': out += '"'; break;
+        case '\\': out += '\\'; break;
+        case '/': out += '/'; break;
+        case 'b': out += '\b'; break;
+        case 'f': out += '\f'; break;
+        case 'n': out += '\n'; break;
+        case 'r': out += '\r'; break;
+        case 't': out += '\t'; break;
+        case 'u': {
+          std::uint32_t cp;
+          if (!hex4(cp)) return false;
+          if (cp >= 0xD800 && cp <= 0xDBFF) {  // a surrogate pair
+            std::uint32_t lo;
+            if (end - p < 6 || p[0] != '\\' || p[1] != 'u') return false;
+            p += 2;
+            if (!hex4(lo) || lo < 0xDC00 || lo > 0xDFFF) return false;
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+          } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+            return false;
+          }
+          append_utf8(out, cp);
+          break;
+        }
+        default: return false;
+      }
+      run = p;
+      non_ascii = false;
+    }
+  }
+  // Skips a string without unescaping (Boost.JSON validates it later: it stays in the remainder).
+  bool skip_string() {
+    ws();
+    if (p >= end || *p != '"') return false;
+    for (++p; p < end; ++p) {
+      if (*p == '\\') {
+        ++p;
+        continue;
+      }
+      if (*p == '"') {
+        ++p;
+        return true;
+      }
+    }
+    return false;
+  }
+  bool skip_value(int depth = 0) {
+    if (depth > 128) return false;
+    ws();
+    if (p >= end) return false;
+    if (*p == '"') return skip_string();
+    if (*p == '{' || *p == '[') {
+      const char close = *p == '{' ? '}' : ']';
+      const bool object = *p == '{';
+      ++p;
+      if (eat(close)) return true;
+      for (;;) {
+        if (object && (!skip_string() || !eat(':'))) return false;
+        if (!skip_value(depth + 1)) return false;
+        if (eat(',')) continue;
+        return eat(close);
+      }
+    }
+    const char* start = p;
+    while (p < end && ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') || *p == '-' || *p == '+' || *p == '.' || *p == 'E')) ++p;
+    return p > start;
+  }
+  // A non-negative integer of at most 0x7FFFFFF0 in plain JSON form (no fraction, no exponent).
+  bool small_uint(std::int64_t& v) {
+    ws();
+    const char* start = p;
+    v = 0;
+    while (p < end && *p >= '0' && *p <= '9') {
+      v = v * 10 + (*p - '0');
+      if (v > 0x7FFFFFF0) return false;
+      ++p;
+    }
+    if (p == start || (*start == '0' && p - start > 1)) return false;
+    return !(p < end && (*p == '.' || *p == 'e' || *p == 'E'));
+  }
+};
+
+// model.vocab and model.merges of a tokenizer.json, read by JsonCursor. Strings live in `text`.
+struct HfLeanVocab {
+  struct Item {
+    std::size_t offset, length;  // in text
+    std::int64_t id;
+  };
+  struct Merge {
+    std::size_t offset, n_left, n_right;  // left = text[offset, +n_left), right follows after one byte
+  };
+  std::string text;
+  std::vector<Item> vocab;
+  std::vector<Merge> merges;
+};
+
+PHIAL_INLINE bool hf_lean_vocab(JsonCursor& c, HfLeanVocab& out) {
+  if (!c.eat('{')) return false;
+  out.vocab.reserve(std::min<std::size_t>(1 << 18, std::size_t(c.end - c.p) / 8));
+  if (c.eat('}')) return true;
+  for (;;) {
+    HfLeanVocab::Item item{out.text.size(), 0, 0};
+    if (!c.string(out.text) || !c.eat(':') || !c.small_uint(item.id)) return false;
+    item.length = out.text.size() - item.offset;
+    out.vocab.push_back(item);
+    if (c.eat(',')) continue;
+    return c.eat('}');
+  }
+}
+
+PHIAL_INLINE bool hf_lean_merges(JsonCursor& c, HfLeanVocab& out) {
+  if (!c.eat('[')) return false;
+  out.merges.reserve(std::min<std::size_t>(1 << 18, std::size_t(c.end - c.p) / 8));
+  if (c.eat(']')) return true;
+  for (;;) {
+    HfLeanVocab::Merge m{out.text.size(), 0, 0};
+    c.ws();
+    if (c.p < c.end && *c.p == '"') {  // "left right"
+      if (!c.string(out.text)) return false;
+      std::string_view s = std::string_view(out.text).substr(m.offset);
+      std::size_t sp = s.find(' ');
+      if (sp == std::string_view::npos) return false;
+      m.n_left = sp;
+      m.n_right = s.size() - sp - 1;
+    } else {  // ["left", "right"]
+      if (!c.eat('[') || !c.string(out.text)) return false;
+      m.n_left = out.text.size() - m.offset;
+      out.text += ' ';
+      if (!c.eat(',') || !c.string(out.text) || !c.eat(']')) return false;
+      m.n_right = out.text.size() - m.offset - m.n_left - 1;
+    }
+    out.merges.push_back(m);
+    if (c.eat(',')) continue;
+    return c.eat(']');
+  }
+}
+
+// Reads model.vocab and model.merges in place and returns the document without them (their
+// values replaced by {} and []) in `rest`, for Boost.JSON. False when the layout is not the
+// expected one (then nothing is assumed and the caller parses the whole document).
+PHIAL_INLINE bool hf_lean_scan(std::string_view json, HfLeanVocab& out, std::string& rest) {
+  out = HfLeanVocab{};
+  JsonCursor c{json.data(), json.data() + json.size()};
+  const char *vocab_begin = nullptr, *vocab_end = nullptr, *merges_begin = nullptr, *merges_end = nullptr;
+  bool seen_model = false;
+  std::string key;
+  if (!c.eat('{')) return false;
+  if (!c.eat('}')) {
+    for (;;) {
+      key.clear();
+      if (!c.string(key) || !c.eat(':')) return false;
+      if (key == "model") {
+        if (seen_model) return false;
+        seen_model = true;
+        if (!c.eat('{')) return false;
+        if (!c.eat('}')) {
+          for (;;) {
+            key.clear();
+            if (!c.string(key) || !c.eat(':')) return false;
+            if (key == "vocab" || key == "merges") {
+              const bool is_vocab = key == "vocab";
+              if ((is_vocab ? vocab_begin : merges_begin) != nullptr) return false;
+              c.ws();
+              const char* begin = c.p;
+              if (!(is_vocab ? hf_lean_vocab(c, out) : hf_lean_merges(c, out))) return false;
+              (is_vocab ? vocab_begin : merges_begin) = begin;
+              (is_vocab ? vocab_end : merges_end) = c.p;
+            } else if (!c.skip_value()) {
+              return false;
+            }
+            if (c.eat(',')) continue;
+            if (c.eat('}')) break;
+            return false;
+          }
+        }
+      } else if (!c.skip_value()) {
+        return false;
+      }
+      if (c.eat(',')) continue;
+      if (c.eat('}')) break;
+      return false;
+    }
+  }
+  c.ws();
+  if (c.p != c.end || vocab_begin == nullptr || merges_begin == nullptr) return false;
+  struct Cut {
+    const char *begin, *end;
+    const char* with;
+  };
+  Cut cuts[2] = {{vocab_begin, vocab_end, "{}"}, {merges_begin, merges_end, "[]"}};
+  if (cuts[1].begin < cuts[0].begin) std::swap(cuts[0], cuts[1]);
+  rest.clear();
+  const char* at = json.data();
+  for (const Cut& cut : cuts) {
+    rest.append(at, cut.begin);
+    rest += cut.with;
+    at = cut.end;
+  }
+  rest.append(at, json.data() + json.size());
+  return true;
+}
+
 PHIAL_INLINE const boost::json::object& json_object(const boost::json::value& v, const std::string& what, const std::string& source) {
   if (!v.is_object()) throw FormatError(source + ": " + what + " is not a JSON object");
   return v.get_object();
@@ -367,13 +635,20 @@ PHIAL_INLINE AddedToken parse_added_token(const boost::json::object& o, std::int
 
 }  // namespace detail
 
-PHIAL_INLINE Tokenizer Tokenizer::from_hf_json_text(std::string_view tokenizer_json, std::string_view tokenizer_config_json,
-                                                    std::string source) {
-  // One arena for the whole document (about a million small strings and arrays): freed at once.
+namespace detail {
+
+// from_hf_json_text; `lean` reads model.vocab / model.merges with JsonCursor (falls back to the
+// plain Boost.JSON path, lean = false, whenever that reader declines or the vocabulary is unusual).
+PHIAL_INLINE Tokenizer load_hf_json(std::string_view tokenizer_json, std::string_view tokenizer_config_json, std::string source,
+                                    bool lean) {
+  HfLeanVocab lv;
+  std::string rest;
+  if (lean) lean = hf_lean_scan(tokenizer_json, lv, rest);
+  // One arena for the whole document (with lean: the small remainder): freed at once.
   boost::json::monotonic_resource arena;
   const boost::json::value root = [&] {
     try {
-      return boost::json::parse(tokenizer_json, &arena);  // no copy: root keeps the arena's storage
+      return boost::json::parse(lean ? std::string_view(rest) : tokenizer_json, &arena);  // root keeps the arena's storage
     } catch (const std::exception& e) {
       throw FormatError(source + ": invalid JSON: " + e.what());
     }
@@ -413,7 +688,9 @@ PHIAL_INLINE Tokenizer Tokenizer::from_hf_json_text(std::string_view tokenizer_j
       const auto& o = detail::json_object(v, "an added token", source);
       auto idv = o.find("id");
       if (idv == o.end() || !idv->value().is_int64()) throw FormatError(source + ": added token without an integer id");
-      put_added(detail::parse_added_token(o, std::int32_t(idv->value().get_int64()), source));
+      const std::int64_t id = idv->value().get_int64();
+      if (id < 0 || id > 0x7FFFFFF0) throw FormatError(source + ": added token id " + std::to_string(id) + " out of range");
+      put_added(detail::parse_added_token(o, std::int32_t(id), source));
     }
   }
   if (!tokenizer_config_json.empty()) {
@@ -429,49 +706,69 @@ PHIAL_INLINE Tokenizer Tokenizer::from_hf_json_text(std::string_view tokenizer_j
           std::string key(kv.key());
           char* endp = nullptr;
           long id = std::strtol(key.c_str(), &endp, 10);
-          if (key.empty() || *endp != '\0' || id < 0) throw FormatError(source + ": tokenizer_config.json: bad added token id '" + key + "'");
+          if (key.empty() || *endp != '\0' || id < 0 || id > 0x7FFFFFF0) throw FormatError(source + ": tokenizer_config.json: bad added token id '" + key + "'");
           put_added(detail::parse_added_token(detail::json_object(kv.value(), "an added token", source), std::int32_t(id), source));
         }
       }
     }
   }
 
-  // Vocabulary: byte-level strings -> bytes.
+  // Vocabulary: byte-level strings -> bytes (from the lean reader, or from the DOM).
   auto vocab_it = model.find("vocab");
   if (vocab_it == model.end()) throw FormatError(source + ": no model.vocab");
   const auto& vocab = detail::json_object(vocab_it->value(), "model.vocab", source);
-  std::int32_t max_id = -1;
-  for (const auto& kv : vocab) {
-    if (!kv.value().is_int64() || kv.value().get_int64() < 0 || kv.value().get_int64() > 0x7FFFFFF0)
-      throw FormatError(source + ": model.vocab entry '" + std::string(kv.key()) + "' has no valid id");
-    max_id = std::max(max_id, std::int32_t(kv.value().get_int64()));
+  auto merges_it = model.find("merges");
+  if (merges_it == model.end() || !merges_it->value().is_array()) throw FormatError(source + ": no model.merges array");
+  const auto& merges = merges_it->value().get_array();
+  std::vector<std::pair<std::string_view, std::int64_t>> items;  // (token text, id)
+  if (lean) {
+    items.reserve(lv.vocab.size());
+    for (const auto& it : lv.vocab) items.emplace_back(std::string_view(lv.text).substr(it.offset, it.length), it.id);
+  } else {
+    items.reserve(vocab.size());
+    for (const auto& kv : vocab) {
+      if (!kv.value().is_int64() || kv.value().get_int64() < 0 || kv.value().get_int64() > 0x7FFFFFF0)
+        throw FormatError(source + ": model.vocab entry '" + std::string(kv.key()) + "' has no valid id");
+      items.emplace_back(kv.key(), kv.value().get_int64());
+    }
   }
+  std::int32_t max_id = -1;
+  for (const auto& item : items) max_id = std::max(max_id, std::int32_t(item.second));
   for (const auto& a : added) max_id = std::max(max_id, a.id);
   std::int32_t vocab_size = std::max(max_id + 1, family_vocab_size(family));
   BpeVocab bpe;
   bpe.reset(vocab_size, MergeRule::by_merge_list);
+  bpe.reserve_blob(tokenizer_json.size() / 4);
+  std::vector<std::uint8_t> is_added(std::size_t(vocab_size), 0);
+  for (const auto& a : added) is_added[std::size_t(a.id)] = 1;
   std::vector<std::uint8_t> seen(std::size_t(vocab_size), 0);
   std::string bytes;
-  for (const auto& kv : vocab) {
-    auto id = std::int32_t(kv.value().get_int64());
+  for (const auto& [text, id64] : items) {
+    auto id = std::int32_t(id64);
     if (seen[std::size_t(id)]) throw FormatError(source + ": id " + std::to_string(id) + " appears twice in model.vocab");
     seen[std::size_t(id)] = 1;
-    if (added_index.count(id)) continue;  // added tokens get their text below
-    if (!detail::byte_level_decode(kv.key(), bytes))
-      throw UnsupportedModelError(source + ": vocab entry '" + std::string(kv.key()) + "' is not byte-level (GPT-2 alphabet)");
+    if (is_added[std::size_t(id)]) continue;  // added tokens get their text below
+    bytes.clear();
+    if (!detail::byte_level_decode_append(text, bytes))
+      throw UnsupportedModelError(source + ": vocab entry '" + std::string(text) + "' is not byte-level (GPT-2 alphabet)");
     bpe.set_token(id, bytes, std::uint32_t(id));
   }
   // Index first (merges refer to tokens by text), then the merges.
   {
-    std::vector<std::uint8_t> is_added(std::size_t(vocab_size), 0);
-    for (const auto& a : added) is_added[std::size_t(a.id)] = 1;
-    bpe.build_index([&](std::int32_t id) { return is_added[std::size_t(id)] == 0; });
+    // Two keys with the same bytes: the lean reader keeps both where a JSON object keeps one, so
+    // such a (malformed) file takes the plain path, whatever Boost.JSON makes of it.
+    if (!bpe.build_index([&](std::int32_t id) { return is_added[std::size_t(id)] == 0; }) && lean)
+      return load_hf_json(tokenizer_json, tokenizer_config_json, std::move(source), false);
   }
-  auto merges_it = model.find("merges");
-  if (merges_it == model.end() || !merges_it->value().is_array()) throw FormatError(source + ": no model.merges array");
-  const auto& merges = merges_it->value().get_array();
-  bpe.reserve_pairs(merges.size());
+  const std::size_t n_merges = lean ? lv.merges.size() : merges.size();
+  bpe.reserve_pairs(n_merges);
   auto merge_halves = [&](std::size_t i, std::string_view& l, std::string_view& r) {
+    if (lean) {
+      const auto& m = lv.merges[i];
+      l = std::string_view(lv.text).substr(m.offset, m.n_left);
+      r = std::string_view(lv.text).substr(m.offset + m.n_left + 1, m.n_right);
+      return true;
+    }
     const auto& m = merges[i];
     if (m.is_array() && m.get_array().size() == 2 && m.get_array()[0].is_string() && m.get_array()[1].is_string()) {
       l = m.get_array()[0].get_string();
@@ -489,7 +786,7 @@ PHIAL_INLINE Tokenizer Tokenizer::from_hf_json_text(std::string_view tokenizer_j
     return false;
   };
   detail::add_merges(
-      bpe, merges.size(), merge_halves,
+      bpe, n_merges, merge_halves,
       [&](std::size_t i) {
         std::string_view l, r;
         if (!merge_halves(i, l, r)) return std::string("(neither [left, right] nor 'left right')");
@@ -499,6 +796,13 @@ PHIAL_INLINE Tokenizer Tokenizer::from_hf_json_text(std::string_view tokenizer_j
   // Re-assemble: finish_tokenizer re-indexes with the added tokens' bytes set.
   return detail::finish_tokenizer(family, detail::kind_of_family(family), std::move(bpe), std::move(added), vocab_size,
                                   std::move(source));
+}
+
+}  // namespace detail
+
+PHIAL_INLINE Tokenizer Tokenizer::from_hf_json_text(std::string_view tokenizer_json, std::string_view tokenizer_config_json,
+                                                    std::string source) {
+  return detail::load_hf_json(tokenizer_json, tokenizer_config_json, std::move(source), true);
 }
 
 PHIAL_INLINE Tokenizer Tokenizer::from_hf_json(const std::filesystem::path& path) {
