@@ -35,6 +35,7 @@ extern "C" const char* __tsan_default_suppressions() {
 #endif
 
 #include <iostream>
+#include <mutex>
 #include <random>
 
 namespace asio = boost::asio;
@@ -46,6 +47,13 @@ namespace {
 const phial::Tokenizer& phi4_tokenizer() {
   static const phial::Tokenizer t = phial::Tokenizer::from_tiktoken(
       std::filesystem::path(PHIAL_TEST_DATA_DIR) / "tokenizer" / "cl100k_base.tiktoken.gz", phial::Family::phi4);
+  return t;
+}
+
+// Phi-4-mini's vocabulary: o200k_base ranks plus its added tokens (<|tool_call|> = 200025, ...).
+const phial::Tokenizer& phi4_mini_tokenizer() {
+  static const phial::Tokenizer t = phial::Tokenizer::from_tiktoken(
+      std::filesystem::path(PHIAL_TEST_DATA_DIR) / "tokenizer" / "o200k_base.tiktoken.gz", phial::Family::phi4_mini);
   return t;
 }
 
@@ -69,12 +77,13 @@ struct RandomModel {
     return t;
   }
 
-  explicit RandomModel(std::int32_t vocab, unsigned seed = 7) {
+  explicit RandomModel(std::int32_t vocab, unsigned seed = 7, phial::Variant variant = phial::Variant::phi4) {
     const int H = 16, I = 32, heads = 2, kv_heads = 1, hd = 8;
     std::mt19937 rng(seed);
-    config.name = "random-phi-4";
-    config.family = phial::Family::phi4;
-    config.variant = phial::Variant::phi4;
+    const bool mini = variant == phial::Variant::phi4_mini_instruct || variant == phial::Variant::phi4_mini_reasoning;
+    config.name = mini ? "random-phi-4-mini" : "random-phi-4";
+    config.family = mini ? phial::Family::phi4_mini : phial::Family::phi4;
+    config.variant = variant;
     config.hidden_size = H;
     config.intermediate_size = I;
     config.n_layers = 1;
@@ -276,4 +285,91 @@ TEST_CASE("several sessions share one executor and run concurrently") {
     CHECK(r.steps[0].output.tool_calls.at(0).name == "ping");
   }
   CHECK(n == 3);
+}
+
+TEST_CASE("Phi-4-mini native tool format: random weights, o200k vocabulary, forced calls to real tools") {
+  const auto& tok = phi4_mini_tokenizer();
+  // Phi-4-mini's added tokens, as in its tokenizer.json (tests/data/tokenizer/phi-4-mini).
+  const std::int32_t tool_call_open = 200025, tool_call_close = 200026, tool_open = 200023, end = 200020;
+  REQUIRE(tok.token_id("<|tool_call|>") == tool_call_open);
+  REQUIRE(tok.token_id("<|/tool_call|>") == tool_call_close);
+  REQUIRE(tok.token_id("<|tool|>") == tool_open);
+  REQUIRE(tok.token_id("<|end|>") == end);
+
+  RandomModel model(tok.vocab_size(), 5, phial::Variant::phi4_mini_instruct);
+  phial::ExecutorOptions eo;
+  eo.threads = 1;
+  eo.kv_capacity = 1024;
+  phial::Executor executor(model.config, model.weights, eo);
+  phial::PhiChatOptions po;
+  po.generate = phial::GenerateOptions::defaults_for(phial::Variant::phi4_mini_instruct);  // greedy
+  auto chat = std::make_shared<phial::PhiChatModel>([&] { return std::make_unique<phial::Session>(executor); }, tok,
+                                                    phial::ChatFormat::phi4_mini, po);
+  asio::io_context io;
+  phial::AgentOptions ao;
+  ao.tool_choice = phial::ToolChoice::required;  // the first turn must call tools
+  ao.max_tokens_per_turn = 128;
+  ao.max_calls_per_turn = 2;  // the grammar closes the call list after two calls
+  ao.max_steps = 2;
+  ao.system_prompt = "You control the house.";
+  phial::Agent agent(io.get_executor(), chat, ao);
+  std::mutex mu;  // synchronous tools of one step run concurrently on the agent's tool threads
+  std::vector<std::string> ran;
+  agent.tools().add("set_light", "Turns a light on or off", {{"room", "which room"}, {"on", "on or off"}},
+                    [&](Room room, bool on) {
+                      std::lock_guard lock(mu);
+                      ran.push_back(std::string("set_light ") + (room == Room::kitchen ? "kitchen" : "hall"));
+                      return std::string(on ? "light on" : "light off");
+                    });
+  // Enum and bool parameters only: every call the grammar admits also passes validation (the
+  // grammar does not bound integers), so every call must reach its function.
+  agent.tools().add("close_blinds", "Closes the blinds of a room", {{"room", "which room"}}, [&](Room room) {
+    std::lock_guard lock(mu);
+    ran.push_back(std::string("close_blinds ") + (room == Room::kitchen ? "kitchen" : "hall"));
+    return json::value{{"room", room == Room::kitchen ? "kitchen" : "hall"}, {"blinds", "closed"}};
+  });
+  auto s = agent.new_session();
+  auto fut = agent.async_run(s, "Close the kitchen blinds.", asio::use_future);
+  io.run();
+  const auto r = fut.get();
+
+  // The loop terminated by itself within its limits.
+  CHECK(r.stop != phial::RunStop::cancelled);
+  REQUIRE(r.steps.size() >= 1);
+  CHECK(r.steps.size() <= 2);
+  const auto& first = r.steps[0];
+  INFO("first turn: " << first.output.raw);
+  // The forced turn is in the native format: <|tool_call|>[...]<|/tool_call|> (special tokens, not text).
+  REQUIRE_FALSE(first.output.tokens.empty());
+  CHECK(first.output.tokens.front() == tool_call_open);
+  CHECK(std::count(first.output.tokens.begin(), first.output.tokens.end(), tool_call_close) == 1);
+  CHECK(first.output.raw.rfind("<|tool_call|>[", 0) == 0);
+  // Real calls reached the real C++ functions: every call of the turn has an ok result and ran.
+  REQUIRE_FALSE(first.output.tool_calls.empty());
+  CHECK(first.output.tool_calls.size() <= 2);
+  REQUIRE(first.results.size() == first.output.tool_calls.size());
+  for (std::size_t i = 0; i < first.results.size(); ++i) {
+    const auto& call = first.output.tool_calls[i];
+    CHECK((call.name == "set_light" || call.name == "close_blinds"));
+    CHECK(first.results[i].call.name == call.name);
+    CHECK(first.results[i].ok());
+  }
+  CHECK(ran.size() == first.results.size());
+  // The results went back: one tool message per call after the assistant turn, rendered in the
+  // native format (<|tool|>RESULT<|end|>) with the result as plain text.
+  const auto& msgs = s->messages();
+  REQUIRE(msgs.size() >= 3 + first.results.size());
+  for (std::size_t i = 0; i < first.results.size(); ++i) {
+    CHECK(msgs[3 + i].role == AgentMessage::Role::tool);
+    CHECK(msgs[3 + i].content == first.results[i].observation);
+  }
+  const auto prompt = chat->render(s->messages(), agent.tools().tools());
+  CHECK(static_cast<std::size_t>(std::count(prompt.begin(), prompt.end(), tool_open)) >= first.results.size());
+  const std::string text = tok.decode(prompt);
+  CHECK(text.find("<|tool|>" + first.results[0].observation + "<|end|>") != std::string::npos);
+  // The second turn saw them, prefilling only what was appended after the first.
+  if (r.steps.size() == 2) {
+    CHECK(r.steps[1].prompt_tokens >= first.prompt_tokens + first.tokens_generated);
+    CHECK(r.steps[1].prefilled_tokens < first.prompt_tokens / 4);
+  }
 }

@@ -59,16 +59,16 @@ asio::awaitable<void> serve(tcp::socket socket, phial::Agent& agent) {
       if (!line.empty() && line.back() == '\r') line.pop_back();
       if (line.empty()) continue;
       auto lines = std::make_shared<std::string>();
+      // The request is a named local, never a temporary inside the co_await expression: GCC 12
+      // destroys such temporaries twice (GCC PR 99576), which released `lines` once too often and
+      // freed it while this coroutine still used it (heap-use-after-free with several clients).
+      phial::RunRequest request(line, [lines](const phial::AgentEvent& ev) {
+        if (auto* c = std::get_if<phial::ToolCallEvent>(&ev))
+          *lines += "call " + c->call.name + " " + json::serialize(c->call.arguments) + "\n";
+      });
       std::string reply;
       try {
-        phial::RunResult r = co_await agent.async_run(
-            session,
-            phial::RunRequest(line,
-                              [lines](const phial::AgentEvent& ev) {
-                                if (auto* c = std::get_if<phial::ToolCallEvent>(&ev))
-                                  *lines += "call " + c->call.name + " " + json::serialize(c->call.arguments) + "\n";
-                              }),
-            asio::use_awaitable);
+        phial::RunResult r = co_await agent.async_run(session, std::move(request), asio::use_awaitable);
         reply = *lines + (r.stop == phial::RunStop::final_answer ? "answer " + one_line(r.answer)
                                                                  : std::string("error the run did not finish")) +
                 "\n";

@@ -128,6 +128,9 @@ struct AgentOptions {
   std::size_t max_steps = 10;               // model turns per run
   std::size_t max_tokens_per_turn = 1024;   // generated tokens per model turn
   std::size_t token_budget = 0;             // generated tokens per run; 0 = unlimited
+  // Tool calls in one model turn, enforced by the grammar (Phi-4-mini's call list is closed after
+  // this many); 0 = no limit. 1 is OpenAI's parallel_tool_calls = false.
+  std::size_t max_calls_per_turn = 0;
   std::chrono::milliseconds tool_timeout{30000};  // for tools whose ToolOptions::timeout is 0
   ToolChoice tool_choice = ToolChoice::auto_;  // for the first model turn of a run
   // After a turn with tool calls, later turns use ToolChoice::auto_ (a `required` choice would
@@ -303,7 +306,8 @@ class Agent {
 
       const ToolChoice choice =
           index > 1 && options_.reset_tool_choice ? ToolChoice::auto_ : options_.tool_choice;
-      TurnOptions turn_options{tools, choice, std::min(options_.max_tokens_per_turn, budget_left)};
+      TurnOptions turn_options{tools, choice, std::min(options_.max_tokens_per_turn, budget_left),
+                               options_.max_calls_per_turn};
       ModelTurn turn = co_await generate_turn(s, std::move(turn_options), events);
       events->rethrow();
       ActionStep step = record_turn(*s, index, turn, result);

@@ -73,6 +73,7 @@ struct TurnOptions {
   std::vector<std::shared_ptr<const Tool>> tools;  // offered (and grammar-constrained) this turn
   ToolChoice tool_choice = ToolChoice::auto_;
   std::size_t max_tokens = 1024;                   // generated tokens, reasoning included
+  std::size_t max_calls = 0;                       // calls in one turn (grammar-enforced); 0 = no limit
 };
 
 enum class DeltaKind { reasoning, answer };

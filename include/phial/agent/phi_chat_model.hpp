@@ -247,7 +247,10 @@ PHIAL_INLINE ModelTurn PhiChatSession::generate(const std::vector<AgentMessage>&
   if (!tools.empty()) {
     std::vector<ToolSchema> schemas;
     for (const auto& t : tools) schemas.push_back({t->name(), t->parameters()});
-    g.grammar = tool_call_grammar(schemas, m_.call_format_);
+    ToolCallFormat call_format = m_.call_format_;
+    if (options.max_calls > 0 && call_format.json_list)
+      call_format.max_calls = static_cast<std::int32_t>(std::min<std::size_t>(options.max_calls, INT32_MAX));
+    g.grammar = tool_call_grammar(schemas, call_format);
     if (options.tool_choice == ToolChoice::required) {
       g.grammar_mode = GrammarMode::from_start;
     } else {
