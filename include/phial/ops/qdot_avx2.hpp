@@ -327,13 +327,27 @@ PHIAL_TARGET_AVX2 static inline float dot_q45_K(const std::byte* row, const void
   return hsum(acc) - _mm_cvtss_f32(m);
 }
 
+// Q6_K: the 128 6-bit values of one half-block as unsigned bytes u in [0, 64), 32 per register:
+// q[k] holds elements 32k..32k+31 (low 4 bits from ql, high 2 bits from qh).
+PHIAL_TARGET_AVX2 static inline void unpack_q6_K_half(const std::uint8_t* ql, const std::uint8_t* qh, __m256i q[4]) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  const __m256i m3 = _mm256_set1_epi8(0x03);
+  const __m256i l0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql));
+  const __m256i l1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32));
+  const __m256i hb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh));
+  q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hb, m3), 4));
+  q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), m3), 4));
+  q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), m3), 4));
+  q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), m3), 4));
+}
+
 // Q6_K: d·Σ_g sc_g·Σ (u - 32)·q over 16 groups of 16 = d·(Σ_g sc_g Σ u·q - 32·Σ_g sc_g·bsum_g).
 PHIAL_TARGET_AVX2 static inline float dot_q6_K(const std::byte* row, const void* act, std::int64_t K) {
   const kq6_K* w = reinterpret_cast<const kq6_K*>(row);
   const ActQ8K* a = static_cast<const ActQ8K*>(act);
   const std::int64_t nb = K / 256;
-  const __m256i m4 = _mm256_set1_epi8(0x0F);
-  const __m256i m3 = _mm256_set1_epi8(0x03);
   __m256 acc = _mm256_setzero_ps();
   for (std::int64_t b = 0; b < nb; ++b) {
     __m256i sumi = _mm256_setzero_si256();
@@ -341,17 +355,8 @@ PHIAL_TARGET_AVX2 static inline float dot_q6_K(const std::byte* row, const void*
       const std::uint8_t* ql = w[b].ql + 64 * h;
       const std::int8_t* sc = w[b].scales + 8 * h;
       const std::int8_t* x = a[b].qs + 128 * h;
-      const __m256i l0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql));
-      const __m256i l1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32));
-      const __m256i hb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qh + 32 * h));
       __m256i q[4];
-      q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hb, m3), 4));
-      q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
-                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), m3), 4));
-      q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), m3), 4));
-      q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), m3), 4));
+      unpack_q6_K_half(ql, w[b].qh + 32 * h, q);
       // The 8 scales of this half as int16 in both lanes; lane 0 takes word 2k, lane 1 word 2k+1.
       const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc))));
       for (int k = 0; k < 4; ++k) {
@@ -448,24 +453,13 @@ PHIAL_TARGET_AVX2 static inline void dequant_q45_K_row(const std::byte* src, flo
 
 PHIAL_TARGET_AVX2 static inline void dequant_q6_K_row(const std::byte* src, float* y, std::int64_t K) {
   const kq6_K* w = reinterpret_cast<const kq6_K*>(src);
-  const __m256i m4 = _mm256_set1_epi8(0x0F);
-  const __m256i m3 = _mm256_set1_epi8(0x03);
   for (std::int64_t b = 0; b < K / 256; ++b) {
     const float d = half(w[b].d);
     for (int h = 0; h < 2; ++h, y += 128) {
       const std::uint8_t* ql = w[b].ql + 64 * h;
       const std::int8_t* sc = w[b].scales + 8 * h;
-      const __m256i l0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql));
-      const __m256i l1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32));
-      const __m256i hb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qh + 32 * h));
       __m256i q[4];
-      q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hb, m3), 4));
-      q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
-                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), m3), 4));
-      q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), m3), 4));
-      q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), m3), 4));
+      unpack_q6_K_half(ql, w[b].qh + 32 * h, q);
       for (int k = 0; k < 4; ++k) {
         // 32 elements: the first 16 use sc[2k], the next 16 sc[2k+1]; value d·sc·(u - 32).
         const __m128i lo = _mm256_castsi256_si128(q[k]), hi = _mm256_extracti128_si256(q[k], 1);
