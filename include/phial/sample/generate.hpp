@@ -120,7 +120,8 @@ struct GenerateResult {
   bool reasoning_truncated = false;  // the budget closed the trace
   bool grammar_activated = false;    // the grammar was switched on at some point
   bool grammar_complete = false;     // ... and it matched completely
-  std::int32_t full_masks = 0;       // how many times the sampled token was rejected (full mask computed)
+  std::int32_t full_masks = 0;       // how many full masks were computed (a rejected token, or a
+                                     // step of a rejection streak that masked first)
 };
 
 // Called once per token with the text it adds (possibly empty while a UTF-8 character or a
@@ -189,6 +190,8 @@ inline GenerateResult generate(Evaluator& evaluator, std::span<const std::int32_
     return opts.stop.stop_requested() || (opts.cancel && opts.cancel->load(std::memory_order_relaxed));
   };
 
+  int rejected_in_row = 0;  // consecutive tokens the grammar rejected (see "Pick a token")
+  int masked_first = 0;     // steps of the current streak that computed the mask first
   std::size_t emitted = 0;  // bytes of out.text already streamed
   bool stopped = false;
 
@@ -270,17 +273,31 @@ inline GenerateResult generate(Evaluator& evaluator, std::span<const std::int32_
       continue;
     }
 
-    // Pick a token.
-    std::int32_t t = sampler.sample(logits);
-    if (gstate) {
+    // Pick a token. Under a grammar: sample, check, and only when the token is rejected compute
+    // the mask and sample again among the allowed tokens. During a rejection streak (a model that
+    // does not know the syntax, or a forced literal being spelled out) the first draw is wasted
+    // work, so after two rejections in a row the mask is computed first, with the fast path
+    // retried every fourth step to notice when the model is back on track.
+    auto masked_sample = [&] {
+      ++out.full_masks;
+      masker.compute(*gstate, mask);
+      if (gstate->can_end())
+        for (auto s : opts.stop_token_ids) if (s >= 0 && s < vocab.size()) mask.set(s);
+      return sampler.sample(logits, &mask);
+    };
+    const bool mask_first = gstate && rejected_in_row >= 2 && ++masked_first % 4 != 0;
+    std::int32_t t = mask_first ? masked_sample() : sampler.sample(logits);
+    if (mask_first) {
+      if (t < 0) { out.reason = StopReason::grammar_dead_end; break; }
+    } else if (gstate) {
       const bool ok = (is_stop(t) && gstate->can_end()) || gstate->accepts_token(t, vocab);
       if (!ok) {
-        ++out.full_masks;
-        masker.compute(*gstate, mask);
-        if (gstate->can_end())
-          for (auto s : opts.stop_token_ids) if (s >= 0 && s < vocab.size()) mask.set(s);
-        t = sampler.sample(logits, &mask);
+        ++rejected_in_row;
+        t = masked_sample();
         if (t < 0) { out.reason = StopReason::grammar_dead_end; break; }
+      } else {
+        rejected_in_row = 0;
+        masked_first = 0;
       }
     } else if (opts.grammar_mode == GrammarMode::lazy && !in_think && !opts.trigger_text.empty()) {
       // A token that completes the trigger text must also fit the grammar with whatever follows
@@ -338,6 +355,8 @@ inline GenerateResult generate(Evaluator& evaluator, std::span<const std::int32_
       out.grammar_complete = true;
       if (!opts.continue_after_grammar) { out.reason = StopReason::grammar_complete; break; }
       gstate.reset();
+      rejected_in_row = 0;
+      masked_first = 0;
     }
     if (static_cast<std::int32_t>(out.tokens.size()) >= opts.max_tokens) { out.reason = StopReason::max_tokens; break; }
 
