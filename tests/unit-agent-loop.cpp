@@ -1,10 +1,5 @@
 // The agent loop against a scripted, text-level model double: tool dispatch, concurrency,
 // timeouts, errors, limits, approval, cancellation, completion tokens, sessions.
-// GCC 12 rejects the std::atomic_thread_fence inside Boost.Asio under -fsanitize=thread (-Werror=tsan);
-// Asio's fences are redundant with its mutexes, so the warning is silenced for this test.
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
-#pragma GCC diagnostic ignored "-Wtsan"
-#endif
 #include <phial/agent/agent.hpp>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -12,21 +7,6 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
 #include <catch2/catch.hpp>
-
-// Boost.Asio releases its type-erased executors with fetch_sub(release) + atomic_thread_fence(acquire),
-// which ThreadSanitizer does not model: it reports the final delete as racing with another thread's
-// decrement. Only those frames are suppressed; every other report still fails the test.
-#if !defined(__SANITIZE_THREAD__) && defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define __SANITIZE_THREAD__ 1
-#endif
-#endif
-#if defined(__SANITIZE_THREAD__)
-extern "C" const char* __tsan_default_suppressions() {
-  return "race:boost::asio::detail::ref_count_down\n"
-         "race:boost::asio::execution::detail::shared_target_executor\n";
-}
-#endif
 
 #include <mutex>
 #include <thread>

@@ -1,10 +1,5 @@
 // Tools: JSON Schema derived from C++ signatures, argument validation, invocation (plain,
 // Describe structs, coroutines, raw JSON).
-// GCC 12 rejects the std::atomic_thread_fence inside Boost.Asio under -fsanitize=thread (-Werror=tsan);
-// Asio's fences are redundant with its mutexes, so the warning is silenced for this test.
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
-#pragma GCC diagnostic ignored "-Wtsan"
-#endif
 #include <phial/agent/tool_registry.hpp>
 
 #include <boost/asio/co_spawn.hpp>
