@@ -19,13 +19,15 @@
 
 #include "cli.hpp"
 
+#include <common/demo_model.hpp>
+
 namespace {
 
 constexpr const char* kUsage =
-    "phial bench --model PATH [-p 512] [-n 128] [-t THREADS[,THREADS...]] [-r REPS] [--json] [--memory mmap|read|locked] [--kv-f16]\n"
+    "phial bench [--model PATH] [-p 512] [-n 128] [-t THREADS[,THREADS...]] [-r REPS] [--json] [--memory mmap|read|locked] [--kv-f16]\n"
     "\n"
     "Measures prefill (pp<P>) and decode (tg<N>) throughput in tokens/s, mean ± sd over REPS runs.\n"
-    "  --model PATH     GGUF file or Hugging Face directory\n"
+    "  --model PATH     GGUF file or Hugging Face directory (default: the bundled demo model)\n"
     "  -p N             prompt tokens for the prefill test (0 skips it; default 512)\n"
     "  -n N             generated tokens for the decode test (0 skips it; default 128)\n"
     "  -t LIST          thread counts, comma-separated (default: all cores)\n"
@@ -84,7 +86,7 @@ Stats stats(const std::vector<double>& v) {
 int run(int argc, char** argv) {
   phial::cli::Args args(argc, argv, {"model", "p", "n", "t", "r", "memory"}, {"json", "kv-f16"});
   if (!args.positional().empty()) throw phial::cli::UsageError("unexpected argument '" + args.positional()[0] + "'");
-  const std::string model_path = args.require("model");
+  const std::string model_path = examples::model_or_demo(args.get("model")).string();
   const long long n_prompt = args.get_int("p", 512);
   const long long n_gen = args.get_int("n", 128);
   const long long reps = args.get_int("r", 5);

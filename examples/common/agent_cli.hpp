@@ -13,6 +13,7 @@
 //   }
 #pragma once
 #include <cli/cli.hpp>
+#include <common/demo_model.hpp>
 #include <common/terminal.hpp>
 
 #include <phial/agent/agent.hpp>
@@ -36,15 +37,6 @@
 
 namespace examples {
 
-// The bundled demo model (examples/demo_model/phial-demo.gguf), compiled in by examples/CMakeLists.txt.
-inline std::string demo_model_path() {
-#ifdef PHIAL_DEMO_MODEL
-  return PHIAL_DEMO_MODEL;
-#else
-  return (std::filesystem::path(__FILE__).parent_path().parent_path() / "demo_model" / "phial-demo.gguf").string();
-#endif
-}
-
 // Options every agent program takes (besides its own), and their help text.
 inline std::vector<std::string> model_options() { return {"model", "threads", "max-tokens", "temperature", "seed"}; }
 inline constexpr const char* kModelOptionsHelp =
@@ -56,19 +48,11 @@ inline constexpr const char* kModelOptionsHelp =
     "  --seed N           sampler seed (default 0)\n";
 
 // --model, or the demo model; a missing demo model is one clear line, not a loader error.
-inline std::filesystem::path model_path(const phial::cli::Args& args) {
-  if (auto m = args.get("model")) return *m;
-  std::filesystem::path p = demo_model_path();
-  if (!std::filesystem::exists(p))
-    throw phial::IoError("the bundled demo model " + p.string() +
-                         " is missing: build it with examples/demo_model/make_model.sh, or pass --model PATH "
-                         "(a Phi-4 / Phi-4-mini GGUF or Hugging Face directory, see docs/real-models.md)");
-  return p;
-}
+inline std::filesystem::path model_path(const phial::cli::Args& args) { return model_or_demo(args.get("model")); }
 
 // Reads the model's files once with a progress bar when stderr is a terminal: the pages the first
 // forward pass needs are then in the page cache, and a multi-GB load shows progress instead of a
-// silent first token. Piped (or a tiny file): nothing is read ahead, Model::load maps lazily.
+// silent first token. Piped: nothing is read ahead, Model::load maps the file lazily.
 inline void read_ahead_with_progress(const std::filesystem::path& path) {
   if (!is_terminal(2)) return;
   namespace fs = std::filesystem;

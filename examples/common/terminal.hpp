@@ -56,8 +56,10 @@ class ProgressBar {
   void update(double done) {
     if (!enabled_ || finished_) return;
     const auto now = std::chrono::steady_clock::now();
+    if (drawn_ && done >= total_ && last_done_ >= total_) return;  // the full bar is already drawn
     if (done < total_ && drawn_ && now - last_ < std::chrono::milliseconds(50)) return;
     last_ = now;
+    last_done_ = done;
     drawn_ = true;
     const double f = done >= total_ ? 1.0 : (done <= 0 ? 0.0 : done / total_);
     constexpr int kWidth = 30;
@@ -90,6 +92,7 @@ class ProgressBar {
   bool enabled_;
   bool drawn_ = false, finished_ = false;
   std::size_t width_ = 0;
+  double last_done_ = 0;
   std::chrono::steady_clock::time_point last_{};
 };
 
