@@ -2,6 +2,7 @@
 // context, parameters) and how much memory running it needs.
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <string>
 
 #include <phial/error.hpp>
@@ -10,13 +11,16 @@
 
 #include "cli.hpp"
 
+#include <common/demo_model.hpp>
+
 namespace {
 
 constexpr const char* kUsage =
-    "phial info MODEL|--model MODEL [--metadata]\n"
+    "phial info [MODEL|--model MODEL] [--metadata]\n"
     "\n"
     "Describes a GGUF file or Hugging Face model directory: family, variant, tensor types,\n"
-    "context length, parameter count and the memory needed for weights and the KV cache.\n"
+    "context length, parameter count and the memory needed for weights and the KV cache\n"
+    "(default: the bundled demo model).\n"
     "  --metadata   also list every GGUF metadata key (arrays abbreviated)";
 
 double mib(double bytes) { return bytes / (1024.0 * 1024.0); }
@@ -24,8 +28,10 @@ double mib(double bytes) { return bytes / (1024.0 * 1024.0); }
 int run(int argc, char** argv) {
   const phial::cli::Args args(argc, argv, {"model"}, {"metadata"});
   // MODEL as a positional or, like every other command, as --model PATH.
-  if (args.positional().size() + (args.has("model") ? 1 : 0) != 1) throw phial::cli::UsageError("expected one MODEL path");
-  const phial::Model m = phial::Model::load(args.has("model") ? args.require("model") : args.positional()[0]);
+  if (args.positional().size() + (args.has("model") ? 1 : 0) > 1) throw phial::cli::UsageError("expected one MODEL path");
+  std::optional<std::string> path = args.get("model");
+  if (!args.positional().empty()) path = args.positional()[0];
+  const phial::Model m = phial::Model::load(examples::model_or_demo(path));
   const phial::ModelConfig& c = m.config();
   std::map<std::string, int> types;
   for (const auto* t : m.tensors()) types[std::string(phial::tensor_type_info(t->type).name)]++;
