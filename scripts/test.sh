@@ -29,6 +29,7 @@ for mode in find_package add_subdirectory fetchcontent; do
         -DCMAKE_PREFIX_PATH="$root/build-consumer/prefix" -DPHIAL_SOURCE_DIR="$root" -DPHIAL_GIT_TAG="$(git rev-parse HEAD)" >/dev/null
   cmake --build "build-consumer/$mode" -j "$jobs" >/dev/null
   "build-consumer/$mode/consumer"
+  if [[ -x "build-consumer/$mode/consumer_separate" ]]; then "build-consumer/$mode/consumer_separate"; fi
 done
 
 if [[ "${PHIAL_SKIP_SANITIZERS:-0}" != 1 ]]; then

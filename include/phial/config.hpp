@@ -8,8 +8,9 @@
 //   // in exactly one TU:                                  #include <phial/impl/src.hpp>
 //
 // Headers put heavy definitions in `*-inl.hpp` / `impl/*.ipp` files guarded by PHIAL_HEADER_ONLY.
-// Small kernels (ops/, backend/) stay plain `inline` in both modes: they are hot, short, and best
-// inlined where they are used.
+// Covered today: the model layer (files, config, executor), chat, sampling and the agent. Kernels
+// (ops/, backend/) and the tokenizer stay plain `inline` in both modes for now (kernels are hot and
+// short; the tokenizer is yet to be split into declarations and an .ipp).
 #pragma once
 
 #define PHIAL_VERSION_MAJOR 0

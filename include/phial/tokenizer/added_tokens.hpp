@@ -28,7 +28,7 @@ struct AddedToken {
 
 // The number of embedding rows of each family's models (ids >= the BPE vocabulary are added
 // tokens or holes).
-PHIAL_INLINE std::int32_t family_vocab_size(Family family) {
+inline std::int32_t family_vocab_size(Family family) {
   switch (family) {
     case Family::phi4: return 100352;
     case Family::phi4_mini: return 200064;
@@ -37,7 +37,7 @@ PHIAL_INLINE std::int32_t family_vocab_size(Family family) {
 }
 
 // Number of BPE (tiktoken rank) tokens of each family: 100256 for cl100k, 199998 for o200k.
-PHIAL_INLINE std::int32_t family_bpe_size(Family family) {
+inline std::int32_t family_bpe_size(Family family) {
   switch (family) {
     case Family::phi4: return 100256;
     case Family::phi4_mini: return 199998;
@@ -47,7 +47,7 @@ PHIAL_INLINE std::int32_t family_bpe_size(Family family) {
 
 // The added tokens of each family, as its Hugging Face tokenizer.json / tokenizer_config.json
 // declare them. Phi-4: ids 100256..100351, all special with lstrip and rstrip. Phi-4-mini: 12 tokens.
-PHIAL_INLINE std::vector<AddedToken> family_added_tokens(Family family) {
+inline std::vector<AddedToken> family_added_tokens(Family family) {
   std::vector<AddedToken> out;
   if (family == Family::phi4) {
     auto add = [&](std::int32_t id, std::string text) { out.push_back(AddedToken{id, std::move(text), true, true, true, false, false}); };

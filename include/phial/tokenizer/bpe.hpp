@@ -97,7 +97,7 @@ PHIAL_ALWAYS_INLINE std::uint64_t hash_u64(std::uint64_t x) {
   return x ^ (x >> 33);
 }
 
-PHIAL_INLINE std::size_t table_capacity_for(std::size_t n) {
+inline std::size_t table_capacity_for(std::size_t n) {
   std::size_t cap = 16;
   while (cap < n * 2) cap <<= 1;
   return cap;

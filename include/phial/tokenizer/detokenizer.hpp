@@ -31,7 +31,7 @@ PHIAL_ALWAYS_INLINE std::size_t utf8_sequence_length(unsigned char b) {
 }
 
 // True when p[0..n) (n >= 1, shorter than its sequence) can still be completed into a valid character.
-PHIAL_INLINE bool utf8_valid_prefix(const unsigned char* p, std::size_t n) {
+inline bool utf8_valid_prefix(const unsigned char* p, std::size_t n) {
   std::size_t need = utf8_sequence_length(p[0]);
   if (need == 0 || n >= need) return false;
   for (std::size_t i = 1; i < n; ++i) {

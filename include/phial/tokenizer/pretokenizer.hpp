@@ -89,7 +89,7 @@ PHIAL_ALWAYS_INLINE const unsigned char* scan_whitespace(const unsigned char* p,
 }
 
 // cl100k: returns the end of the piece that starts at p (p < end).
-PHIAL_INLINE const unsigned char* next_piece_cl100k(const unsigned char* p, const unsigned char* end,
+inline const unsigned char* next_piece_cl100k(const unsigned char* p, const unsigned char* end,
                                                     const CharClassTable& t) {
   // (?i:'s|'t|'re|'ve|'m|'ll|'d)
   if (*p == '\'') {
@@ -149,7 +149,7 @@ PHIAL_ALWAYS_INLINE const unsigned char* match_upper_star_lower_plus(const unsig
 }
 
 // o200k: returns the end of the piece that starts at p (p < end).
-PHIAL_INLINE const unsigned char* next_piece_o200k(const unsigned char* p, const unsigned char* end,
+inline const unsigned char* next_piece_o200k(const unsigned char* p, const unsigned char* end,
                                                    const CharClassTable& t) {
   DecodedChar c0 = next_char(p, end, t);
   const bool prefix = in_set(c0.cls, kSetP);  // c0 may serve as [^\r\n\p{L}\p{N}]?
@@ -222,7 +222,7 @@ void split_pieces(PretokenizerKind kind, std::string_view text, Emit&& emit) {
 }
 
 // Convenience: the pieces as a vector.
-PHIAL_INLINE std::vector<std::string_view> split_pieces(PretokenizerKind kind, std::string_view text) {
+inline std::vector<std::string_view> split_pieces(PretokenizerKind kind, std::string_view text) {
   std::vector<std::string_view> out;
   split_pieces(kind, text, [&](std::string_view piece) { out.push_back(piece); });
   return out;
@@ -231,7 +231,7 @@ PHIAL_INLINE std::vector<std::string_view> split_pieces(PretokenizerKind kind, s
 namespace detail {
 
 // A re2 character class body ("\x{41}-\x{5A}...") for the code points whose class is in `set`.
-PHIAL_INLINE std::string re2_class_body(std::uint16_t set) {
+inline std::string re2_class_body(std::uint16_t set) {
   std::string out;
   char buf[48];
   bool open = false;

@@ -158,7 +158,7 @@ class Tokenizer {
 
 // ---- definitions ----
 
-PHIAL_INLINE std::vector<std::int32_t> Tokenizer::encode_with_special(std::string_view text) const {
+inline std::vector<std::int32_t> Tokenizer::encode_with_special(std::string_view text) const {
   const detail::TokenizerData& d = data();
   std::vector<detail::Segment> segments, refined;
   if (!d.match_plain.empty())
@@ -185,7 +185,7 @@ PHIAL_INLINE std::vector<std::int32_t> Tokenizer::encode_with_special(std::strin
   return out;
 }
 
-PHIAL_INLINE std::string Tokenizer::decode(std::span<const std::int32_t> ids, bool skip_special) const {
+inline std::string Tokenizer::decode(std::span<const std::int32_t> ids, bool skip_special) const {
   const detail::TokenizerData& d = data();
   std::string out;
   for (std::int32_t id : ids) {
@@ -196,7 +196,7 @@ PHIAL_INLINE std::string Tokenizer::decode(std::span<const std::int32_t> ids, bo
   return out;
 }
 
-PHIAL_INLINE std::optional<std::int32_t> Tokenizer::token_id(std::string_view token_text) const {
+inline std::optional<std::int32_t> Tokenizer::token_id(std::string_view token_text) const {
   const detail::TokenizerData& d = data();
   if (auto it = d.added_by_content.find(std::string(token_text)); it != d.added_by_content.end()) return it->second;
   std::int32_t id = d.bpe.find(token_text);
@@ -204,7 +204,7 @@ PHIAL_INLINE std::optional<std::int32_t> Tokenizer::token_id(std::string_view to
   return std::nullopt;
 }
 
-PHIAL_INLINE Tokenizer Tokenizer::assemble(Family family, PretokenizerKind kind, BpeVocab bpe, std::vector<AddedToken> added,
+inline Tokenizer Tokenizer::assemble(Family family, PretokenizerKind kind, BpeVocab bpe, std::vector<AddedToken> added,
                                            std::int32_t vocab_size, std::string source) {
   auto d = std::make_shared<detail::TokenizerData>();
   d->family = family;

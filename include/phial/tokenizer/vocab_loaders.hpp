@@ -25,7 +25,7 @@ namespace phial {
 namespace detail {
 
 // Reads a whole file; transparently gunzips it when it starts with the gzip magic.
-PHIAL_INLINE std::string read_vocab_file(const std::filesystem::path& path) {
+inline std::string read_vocab_file(const std::filesystem::path& path) {
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (f == nullptr) throw IoError("cannot open " + path.string());
   std::string data;
@@ -54,13 +54,13 @@ struct ByteLevelMap {
   }
 };
 
-PHIAL_INLINE const ByteLevelMap& byte_level_map() {
+inline const ByteLevelMap& byte_level_map() {
   static const ByteLevelMap m;
   return m;
 }
 
 // Byte-level token text ("Ġhello") -> raw bytes (" hello"); false if a character is not byte-level.
-PHIAL_INLINE bool byte_level_decode(std::string_view text, std::string& out) {
+inline bool byte_level_decode(std::string_view text, std::string& out) {
   const ByteLevelMap& m = byte_level_map();
   out.clear();
   auto p = reinterpret_cast<const unsigned char*>(text.data());
@@ -76,7 +76,7 @@ PHIAL_INLINE bool byte_level_decode(std::string_view text, std::string& out) {
 }
 
 // byte_level_decode appending to `out` (fast path for the loaders: no per-byte push_back).
-PHIAL_INLINE bool byte_level_decode_append(std::string_view text, std::string& out) {
+inline bool byte_level_decode_append(std::string_view text, std::string& out) {
   const ByteLevelMap& m = byte_level_map();
   const std::size_t old = out.size();
   out.resize(old + text.size());  // decoded bytes <= characters <= text bytes
@@ -147,7 +147,7 @@ void add_merges(BpeVocab& bpe, std::size_t n, Get&& get, Describe&& describe, co
 }
 
 // Raw bytes -> byte-level text, the inverse of byte_level_decode.
-PHIAL_INLINE std::string byte_level_encode(std::string_view bytes) {
+inline std::string byte_level_encode(std::string_view bytes) {
   const ByteLevelMap& m = byte_level_map();
   std::string out;
   for (char c : bytes) append_utf8(out, m.byte_to_cp[static_cast<unsigned char>(c)]);
@@ -155,7 +155,7 @@ PHIAL_INLINE std::string byte_level_encode(std::string_view bytes) {
 }
 
 // Sets the added tokens' bytes, indexes the mergeable tokens and assembles the tokenizer.
-PHIAL_INLINE Tokenizer finish_tokenizer(Family family, PretokenizerKind kind, BpeVocab bpe, std::vector<AddedToken> added,
+inline Tokenizer finish_tokenizer(Family family, PretokenizerKind kind, BpeVocab bpe, std::vector<AddedToken> added,
                                         std::int32_t vocab_size, std::string source) {
   std::vector<std::uint8_t> is_added(std::size_t(vocab_size), 0);
   for (const auto& a : added) {
@@ -172,7 +172,7 @@ PHIAL_INLINE Tokenizer finish_tokenizer(Family family, PretokenizerKind kind, Bp
   return Tokenizer::assemble(family, kind, std::move(bpe), std::move(added), vocab_size, std::move(source));
 }
 
-PHIAL_INLINE PretokenizerKind kind_of_family(Family family) {
+inline PretokenizerKind kind_of_family(Family family) {
   return family == Family::phi4_mini ? PretokenizerKind::o200k : PretokenizerKind::cl100k;
 }
 
@@ -201,7 +201,7 @@ struct Base64Table {
   }
 };
 
-PHIAL_INLINE const Base64Table& base64_table() {
+inline const Base64Table& base64_table() {
   static const Base64Table t;
   return t;
 }
@@ -209,7 +209,7 @@ PHIAL_INLINE const Base64Table& base64_table() {
 
 }  // namespace detail
 
-PHIAL_INLINE Tokenizer Tokenizer::from_tiktoken_text(std::string_view content, Family family, std::string source) {
+inline Tokenizer Tokenizer::from_tiktoken_text(std::string_view content, Family family, std::string source) {
   // Pass 1: decode every line straight into one byte blob; remember (offset, length, rank).
   struct Entry {
     std::uint32_t offset, length, rank;
@@ -308,7 +308,7 @@ PHIAL_INLINE Tokenizer Tokenizer::from_tiktoken_text(std::string_view content, F
                                   std::move(source));
 }
 
-PHIAL_INLINE Tokenizer Tokenizer::from_tiktoken(const std::filesystem::path& path, Family family) {
+inline Tokenizer Tokenizer::from_tiktoken(const std::filesystem::path& path, Family family) {
   std::string content = detail::read_vocab_file(path);
   return from_tiktoken_text(content, family, path.string());
 }
@@ -477,7 +477,7 @@ struct HfLeanVocab {
   std::vector<Merge> merges;
 };
 
-PHIAL_INLINE bool hf_lean_vocab(JsonCursor& c, HfLeanVocab& out) {
+inline bool hf_lean_vocab(JsonCursor& c, HfLeanVocab& out) {
   if (!c.eat('{')) return false;
   out.vocab.reserve(std::min<std::size_t>(1 << 18, std::size_t(c.end - c.p) / 8));
   if (c.eat('}')) return true;
@@ -491,7 +491,7 @@ PHIAL_INLINE bool hf_lean_vocab(JsonCursor& c, HfLeanVocab& out) {
   }
 }
 
-PHIAL_INLINE bool hf_lean_merges(JsonCursor& c, HfLeanVocab& out) {
+inline bool hf_lean_merges(JsonCursor& c, HfLeanVocab& out) {
   if (!c.eat('[')) return false;
   out.merges.reserve(std::min<std::size_t>(1 << 18, std::size_t(c.end - c.p) / 8));
   if (c.eat(']')) return true;
@@ -521,7 +521,7 @@ PHIAL_INLINE bool hf_lean_merges(JsonCursor& c, HfLeanVocab& out) {
 // Reads model.vocab and model.merges in place and returns the document without them (their
 // values replaced by {} and []) in `rest`, for Boost.JSON. False when the layout is not the
 // expected one (then nothing is assumed and the caller parses the whole document).
-PHIAL_INLINE bool hf_lean_scan(std::string_view json, HfLeanVocab& out, std::string& rest) {
+inline bool hf_lean_scan(std::string_view json, HfLeanVocab& out, std::string& rest) {
   out = HfLeanVocab{};
   JsonCursor c{json.data(), json.data() + json.size()};
   const char *vocab_begin = nullptr, *vocab_end = nullptr, *merges_begin = nullptr, *merges_end = nullptr;
@@ -583,12 +583,12 @@ PHIAL_INLINE bool hf_lean_scan(std::string_view json, HfLeanVocab& out, std::str
   return true;
 }
 
-PHIAL_INLINE const boost::json::object& json_object(const boost::json::value& v, const std::string& what, const std::string& source) {
+inline const boost::json::object& json_object(const boost::json::value& v, const std::string& what, const std::string& source) {
   if (!v.is_object()) throw FormatError(source + ": " + what + " is not a JSON object");
   return v.get_object();
 }
 
-PHIAL_INLINE bool json_bool(const boost::json::object& o, std::string_view key, bool fallback) {
+inline bool json_bool(const boost::json::object& o, std::string_view key, bool fallback) {
   auto it = o.find(key);
   if (it == o.end() || !it->value().is_bool()) return fallback;
   return it->value().get_bool();
@@ -596,7 +596,7 @@ PHIAL_INLINE bool json_bool(const boost::json::object& o, std::string_view key, 
 
 // The split regex of a tokenizer.json pre_tokenizer (Sequence[Split(Regex), ByteLevel] or a
 // single Split), or empty.
-PHIAL_INLINE std::string find_split_regex(const boost::json::value& pre) {
+inline std::string find_split_regex(const boost::json::value& pre) {
   if (!pre.is_object()) return {};
   const auto& o = pre.get_object();
   auto type = o.find("type");
@@ -619,7 +619,7 @@ PHIAL_INLINE std::string find_split_regex(const boost::json::value& pre) {
   return {};
 }
 
-PHIAL_INLINE AddedToken parse_added_token(const boost::json::object& o, std::int32_t id, const std::string& source) {
+inline AddedToken parse_added_token(const boost::json::object& o, std::int32_t id, const std::string& source) {
   AddedToken a;
   a.id = id;
   auto c = o.find("content");
@@ -639,7 +639,7 @@ namespace detail {
 
 // from_hf_json_text; `lean` reads model.vocab / model.merges with JsonCursor (falls back to the
 // plain Boost.JSON path, lean = false, whenever that reader declines or the vocabulary is unusual).
-PHIAL_INLINE Tokenizer load_hf_json(std::string_view tokenizer_json, std::string_view tokenizer_config_json, std::string source,
+inline Tokenizer load_hf_json(std::string_view tokenizer_json, std::string_view tokenizer_config_json, std::string source,
                                     bool lean) {
   HfLeanVocab lv;
   std::string rest;
@@ -800,12 +800,12 @@ PHIAL_INLINE Tokenizer load_hf_json(std::string_view tokenizer_json, std::string
 
 }  // namespace detail
 
-PHIAL_INLINE Tokenizer Tokenizer::from_hf_json_text(std::string_view tokenizer_json, std::string_view tokenizer_config_json,
+inline Tokenizer Tokenizer::from_hf_json_text(std::string_view tokenizer_json, std::string_view tokenizer_config_json,
                                                     std::string source) {
   return detail::load_hf_json(tokenizer_json, tokenizer_config_json, std::move(source), true);
 }
 
-PHIAL_INLINE Tokenizer Tokenizer::from_hf_json(const std::filesystem::path& path) {
+inline Tokenizer Tokenizer::from_hf_json(const std::filesystem::path& path) {
   std::filesystem::path file = path;
   if (std::filesystem::is_directory(path)) {
     file = path / "tokenizer.json";
@@ -823,7 +823,7 @@ PHIAL_INLINE Tokenizer Tokenizer::from_hf_json(const std::filesystem::path& path
   return from_hf_json_text(json, config, file.string());
 }
 
-PHIAL_INLINE Tokenizer Tokenizer::from_gguf_metadata(std::span<const std::string> tokens, std::span<const std::int32_t> token_types,
+inline Tokenizer Tokenizer::from_gguf_metadata(std::span<const std::string> tokens, std::span<const std::int32_t> token_types,
                                                      std::span<const std::string> merges, std::string_view pre,
                                                      std::string_view model, std::string source) {
   if (model != "gpt2")
@@ -886,7 +886,7 @@ PHIAL_INLINE Tokenizer Tokenizer::from_gguf_metadata(std::span<const std::string
   return detail::finish_tokenizer(family, detail::kind_of_family(family), std::move(bpe), std::move(added), n, std::move(source));
 }
 
-PHIAL_INLINE Tokenizer Tokenizer::from_file(const std::filesystem::path& path, Family family) {
+inline Tokenizer Tokenizer::from_file(const std::filesystem::path& path, Family family) {
   if (std::filesystem::is_directory(path)) return from_hf_json(path);
   std::string name = path.filename().string();
   auto ends_with = [&](std::string_view suffix) {

@@ -13,7 +13,7 @@
 
 namespace phial::detail {
 
-PHIAL_INLINE bool is_gzip(std::string_view data) {
+inline bool is_gzip(std::string_view data) {
   return data.size() >= 2 && static_cast<unsigned char>(data[0]) == 0x1F && static_cast<unsigned char>(data[1]) == 0x8B;
 }
 
@@ -193,7 +193,7 @@ class Inflater {
   Huffman lit_, dist_;
 };
 
-PHIAL_INLINE std::uint32_t crc32(std::string_view data) {
+inline std::uint32_t crc32(std::string_view data) {
   static const auto table = [] {
     std::array<std::uint32_t, 256> t{};
     for (std::uint32_t i = 0; i < 256; ++i) {
@@ -209,7 +209,7 @@ PHIAL_INLINE std::uint32_t crc32(std::string_view data) {
 }
 
 // Decompresses a whole .gz file (all members); checks the CRC-32 and size of each member.
-PHIAL_INLINE std::string gunzip(std::string_view data, const std::string& name = "<memory>") {
+inline std::string gunzip(std::string_view data, const std::string& name = "<memory>") {
   std::string out;
   std::size_t pos = 0;
   auto u8 = [&](std::size_t i) -> unsigned {

@@ -71,12 +71,12 @@ struct CharClassTable {
   }
 };
 
-PHIAL_INLINE const CharClassTable& char_class_table() {
+inline const CharClassTable& char_class_table() {
   static const CharClassTable table;
   return table;
 }
 
-PHIAL_INLINE std::uint8_t char_class(std::uint32_t cp) { return char_class_table()(cp); }
+inline std::uint8_t char_class(std::uint32_t cp) { return char_class_table()(cp); }
 
 // One decoded code point: its value, its length in bytes and its class. Invalid UTF-8 (stray
 // continuation bytes, overlong forms, surrogates, truncated sequences) decodes one byte at a time
@@ -129,7 +129,7 @@ PHIAL_ALWAYS_INLINE DecodedChar next_char(const unsigned char* p, const unsigned
 }
 
 // True when `s` is entirely valid UTF-8.
-PHIAL_INLINE bool is_valid_utf8(std::string_view s) {
+inline bool is_valid_utf8(std::string_view s) {
   auto p = reinterpret_cast<const unsigned char*>(s.data());
   auto end = p + s.size();
   while (p < end) {
@@ -141,7 +141,7 @@ PHIAL_INLINE bool is_valid_utf8(std::string_view s) {
 }
 
 // Appends the UTF-8 encoding of cp (cp <= 0x10FFFF, not a surrogate).
-PHIAL_INLINE void append_utf8(std::string& out, std::uint32_t cp) {
+inline void append_utf8(std::string& out, std::uint32_t cp) {
   if (cp < 0x80) {
     out += char(cp);
   } else if (cp < 0x800) {
