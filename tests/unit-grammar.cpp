@@ -7,7 +7,6 @@
 
 #include <boost/json.hpp>
 
-#include <regex>
 #include <string>
 #include <vector>
 
