@@ -21,9 +21,9 @@ PHI4_MINI_LONG = [1, 1.118320672, 1.250641126, 1.398617824, 1.564103225, 1.74916
                   32.93, 32.97, 33.28, 33.49, 33.5, 44.16, 47.77]
 
 
-def demo_config(vocab_size=200064, hidden=64, layers=4):
-    # heads of 32 dims and one KV head (64 -> 2/1, 96 -> 3/1: Phi-4-mini's 3:1 GQA ratio)
-    heads, kv_heads, inter = hidden // 32, 1, 3 * hidden
+def demo_config(vocab_size=200064, hidden=64, layers=4, kv_heads=1):
+    # heads of 32 dims (64 -> 2 heads, 96 -> 3: with one KV head, Phi-4-mini's 3:1 GQA ratio)
+    heads, inter = hidden // 32, 3 * hidden
     head_dim = hidden // heads
     n_factors = int(head_dim * 0.75) // 2  # 12
     long_factor = [PHI4_MINI_LONG[round(i * 47 / (n_factors - 1))] for i in range(n_factors)]  # 12 of the 48

@@ -115,6 +115,7 @@ def main():
     ap.add_argument("--out", default=os.path.join(HERE, "hf"))
     ap.add_argument("--hidden", type=int, default=64)
     ap.add_argument("--layers", type=int, default=4)
+    ap.add_argument("--kv-heads", type=int, default=1)
     ap.add_argument("--save-every", type=int, default=250, help="also keep ckpt/step-N.pt every N steps")
     ap.add_argument("--scheduling-share", type=float, default=0.5,
                     help="share of the steps spent on the scheduling agent (the rest split evenly)")
@@ -140,7 +141,7 @@ def main():
     for a in train:
         train[a].sort(key=lambda c: len(c["ids"]))
     pre_local = {a: torch.tensor([[local[i] for i in p]]) for a, p in prefixes.items()}
-    model = DemoModel(demo_config(hidden=args.hidden, layers=args.layers), vocab)
+    model = DemoModel(demo_config(hidden=args.hidden, layers=args.layers, kv_heads=args.kv_heads), vocab)
     n_params = sum(p.numel() for p in model.parameters())
     print("sub-vocabulary %d tokens, %d trainable parameters" % (len(vocab), n_params), flush=True)
 
