@@ -19,6 +19,8 @@
 
 #include <phial/tokenizer/tokenizer.hpp>
 
+#include "support/gguf_vectors.hpp"
+
 namespace {
 
 double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
@@ -34,36 +36,8 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-// GGUF metadata as llama.cpp's converter writes it, derived from a tokenizer.json (as the unit
-// test does): byte-level token texts, CONTROL (3) for added tokens, UNUSED (5) "[PAD{id}]" holes.
-struct GgufVectors {
-  std::vector<std::string> tokens;
-  std::vector<std::int32_t> types;
-  std::vector<std::string> merges;
-};
-GgufVectors gguf_vectors_from_hf_json(const std::string& json, std::int32_t n_vocab) {
-  auto root = boost::json::parse(json);
-  const auto& model = root.at("model").as_object();
-  GgufVectors g;
-  g.tokens.resize(std::size_t(n_vocab));
-  g.types.assign(std::size_t(n_vocab), 5);
-  for (std::int32_t i = 0; i < n_vocab; ++i) g.tokens[std::size_t(i)] = "[PAD" + std::to_string(i) + "]";
-  for (const auto& kv : model.at("vocab").as_object()) {
-    auto id = std::size_t(kv.value().as_int64());
-    g.tokens[id] = std::string(kv.key());
-    g.types[id] = 1;
-  }
-  for (const auto& a : root.at("added_tokens").as_array()) {
-    auto id = std::size_t(a.at("id").as_int64());
-    g.tokens[id] = std::string(a.at("content").as_string());
-    g.types[id] = 3;
-  }
-  for (const auto& m : model.at("merges").as_array()) {
-    const auto& arr = m.as_array();
-    g.merges.push_back(std::string(arr[0].as_string()) + " " + std::string(arr[1].as_string()));
-  }
-  return g;
-}
+using phial_test::GgufVectors;
+using phial_test::gguf_vectors_from_hf_json;
 
 std::string repeat_to(const std::string& joined, std::size_t target) {
   std::string out;

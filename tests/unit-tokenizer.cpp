@@ -21,6 +21,8 @@
 #include <phial/tokenizer/detokenizer.hpp>
 #include <phial/tokenizer/tokenizer.hpp>
 
+#include "support/gguf_vectors.hpp"
+
 namespace {
 
 const std::string kDir = std::string(PHIAL_TEST_DATA_DIR) + "/tokenizer/";
@@ -76,39 +78,11 @@ const phial::Tokenizer& hf_tok(phial::Family f) {
   return f == phial::Family::phi4 ? phi4 : mini;
 }
 
-// GGUF metadata as llama.cpp's converter writes it, derived from a tokenizer.json: tokens in
-// byte-level text, CONTROL type for added tokens, UNUSED "[PAD{id}]" for holes, merges "l r".
-struct GgufVectors {
-  std::vector<std::string> tokens;
-  std::vector<std::int32_t> types;
-  std::vector<std::string> merges;
-};
-GgufVectors gguf_vectors_from_hf_json(const std::string& path, std::int32_t n_vocab) {
-  auto root = boost::json::parse(read_file(path));
-  const auto& model = root.at("model").as_object();
-  GgufVectors g;
-  g.tokens.resize(std::size_t(n_vocab));
-  g.types.assign(std::size_t(n_vocab), 5);
-  for (std::int32_t i = 0; i < n_vocab; ++i) g.tokens[std::size_t(i)] = "[PAD" + std::to_string(i) + "]";
-  for (const auto& kv : model.at("vocab").as_object()) {
-    auto id = std::size_t(kv.value().as_int64());
-    g.tokens[id] = std::string(kv.key());
-    g.types[id] = 1;
-  }
-  for (const auto& a : root.at("added_tokens").as_array()) {
-    auto id = std::size_t(a.at("id").as_int64());
-    g.tokens[id] = std::string(a.at("content").as_string());
-    g.types[id] = 3;
-  }
-  for (const auto& m : model.at("merges").as_array()) {
-    const auto& arr = m.as_array();
-    g.merges.push_back(std::string(arr[0].as_string()) + " " + std::string(arr[1].as_string()));
-  }
-  return g;
-}
+using phial_test::GgufVectors;
+using phial_test::gguf_vectors_from_hf_json;
 const phial::Tokenizer& gguf_tok(phial::Family f) {
   auto make = [](const std::string& path, std::int32_t n, const char* pre) {
-    GgufVectors g = gguf_vectors_from_hf_json(path, n);
+    GgufVectors g = gguf_vectors_from_hf_json(read_file(path), n);
     return phial::Tokenizer::from_gguf_metadata(g.tokens, g.types, g.merges, pre);
   };
   static const auto phi4 = make(kDir + "phi-4/tokenizer.json.gz", 100352, "dbrx");
@@ -597,7 +571,7 @@ TEST_CASE("from_gguf adapter over a GgufFile-like object", "[tokenizer]") {
     std::vector<std::int64_t> get_ints(std::string_view k) const { return ia.at(std::string(k)); }
     std::string name() const { return "fake.gguf"; }
   };
-  GgufVectors v = gguf_vectors_from_hf_json(kDir + "phi-4/tokenizer.json.gz", 100352);
+  GgufVectors v = gguf_vectors_from_hf_json(read_file(kDir + "phi-4/tokenizer.json.gz"), 100352);
   FakeGguf g;
   g.s["tokenizer.ggml.model"] = "gpt2";
   g.s["tokenizer.ggml.pre"] = "dbrx";
