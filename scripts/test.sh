@@ -65,7 +65,15 @@ if [[ "$fuzz_seconds" != 0 ]] && ls tests/fuzz/fuzz-*.cpp >/dev/null 2>&1; then
     seeds="tests/fuzz/seeds-${f#fuzz-}"
     [[ -d "$seeds" ]] || seeds=""
     echo "-- $f"
-    UBSAN_OPTIONS=halt_on_error=1 "build-fuzz/tests/$f" -rss_limit_mb=2048 -max_total_time="$fuzz_seconds" -print_final_stats=1 "$corpus" $seeds 2>&1 | tail -n 3
+    log="build-fuzz/$f.log"
+    # On a finding, show the sanitizer report and the reproducer's path, not just the final stats.
+    if ! UBSAN_OPTIONS=halt_on_error=1 "build-fuzz/tests/$f" -rss_limit_mb=2048 -max_total_time="$fuzz_seconds" \
+           -print_final_stats=1 -artifact_prefix="build-fuzz/$f-" "$corpus" $seeds >"$log" 2>&1; then
+      grep -v -E '^#[0-9]+' "$log" | tail -n 60
+      echo "$f found a failure; reproduce with: build-fuzz/tests/$f build-fuzz/$f-crash-*" >&2
+      exit 1
+    fi
+    tail -n 3 "$log"
   done
 fi
 

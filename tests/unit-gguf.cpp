@@ -238,6 +238,19 @@ TEST_CASE("hand-made bad GGUF files raise FormatError naming the problem", "[ggu
     GgufWriter w2;
     w2.add_string("general.alignment", "32");
     expect_format_error(w2.to_bytes(), {"general.alignment", "expected uint32"});
+    // the spec asks for a multiple of 8; alignment 1 let fuzz-gguf place a q5_1 block at an odd address
+    for (std::uint32_t al : {1u, 2u, 4u}) {
+      GgufWriter w3;
+      w3.add_u32("general.alignment", al);
+      expect_format_error(w3.to_bytes(), {"general.alignment", "at least 8"});
+    }
+  }
+  SECTION("from_memory refuses a buffer that is not 8-byte aligned") {
+    const auto good = small_writer().to_bytes();
+    std::vector<std::byte> shifted(good.size() + 1);
+    std::memcpy(shifted.data() + 1, good.data(), good.size());
+    CHECK_THROWS_AS(GgufFile::from_memory(std::span<const std::byte>(shifted).subspan(1), "test.gguf"), InvalidArgument);
+    CHECK_NOTHROW(GgufFile::from_memory(good, "test.gguf"));
   }
   auto tensor_case = [](GgufWriter::Tensor t, std::vector<std::string> needles, std::uint64_t file_data = 0) {
     GgufWriter w;
@@ -251,6 +264,8 @@ TEST_CASE("hand-made bad GGUF files raise FormatError naming the problem", "[ggu
     tensor_case({"t", 99, {32}, 0, {}, std::nullopt}, {"tensor 't'", "unknown tensor type 99"});
     tensor_case({"t", 8, {33}, 0, {}, std::nullopt}, {"tensor 't'", "not a multiple of the q8_0 block size 32"});
     tensor_case({"t", 0, {std::uint64_t{1} << 40, std::uint64_t{1} << 40}, 0, {}, std::nullopt}, {"tensor 't'", "overflow"});
+    // a zero row length makes the element count 0, but the row count ne[1]*ne[2] must still fit (found by fuzz-gguf)
+    tensor_case({"t", 0, {0, std::uint64_t{1} << 40, std::uint64_t{1} << 40}, 0, {}, std::nullopt}, {"tensor 't'", "dimensions overflow"});
     tensor_case({"t", 0, {std::uint64_t{1} << 20, std::uint64_t{1} << 20}, 0, {}, std::nullopt}, {"tensor 't'", "past the end", "truncated"});
     tensor_case({"t", 0, {std::uint64_t{1} << 62}, 0, {}, std::nullopt}, {"tensor 't'", "byte size overflows"});  // 2^62 f32 = 2^64 bytes
     tensor_case({"t", 0, {4}, 16, {}, std::uint64_t{1} << 50}, {"tensor 't'", "past the end"});

@@ -155,6 +155,9 @@ TEST_CASE("hand-made bad safetensors files", "[safetensors][bad]") {
   expect_format_error(edited([](auto& h) { h["a"].as_object()["shape"] = boost::json::array{-2, 3}; }), {"tensor 'a'", "negative"});
   expect_format_error(edited([](auto& h) { h["a"].as_object()["shape"] = boost::json::array{1, 1, 1, 1, 6}; }), {"tensor 'a'", "at most 4"});
   expect_format_error(edited([](auto& h) { h["a"].as_object()["shape"] = boost::json::array{3, 3}; }), {"tensor 'a'", "needs 36"});
+  // a zero dimension makes the element count 0, but the other dimensions must still not overflow
+  expect_format_error(edited([](auto& h) { h["a"].as_object()["shape"] = boost::json::array{0, std::int64_t{1} << 40, std::int64_t{1} << 40}; }),
+                      {"tensor 'a'", "shape overflows"});
   expect_format_error(edited([](auto& h) { h["a"].as_object()["data_offsets"] = boost::json::array{24, 0}; }), {"tensor 'a'", "reversed"});
   expect_format_error(edited([](auto& h) { h["b"].as_object()["data_offsets"] = boost::json::array{24, 1000032}; }), {"tensor 'b'", "past the end"});
   expect_format_error(edited([](auto& h) { h["b"].as_object()["data_offsets"] = boost::json::array{16, 24}; }), {"'a'", "'b'", "overlap"});

@@ -367,6 +367,9 @@ PHIAL_INLINE std::unique_ptr<GgufFile> GgufFile::open(const std::filesystem::pat
 PHIAL_INLINE std::unique_ptr<GgufFile> GgufFile::from_memory(std::span<const std::byte> bytes, std::string name) {
   std::unique_ptr<GgufFile> f(new GgufFile());
   f->name_ = std::move(name);
+  // Tensor views point into `bytes`; kernels read their fp16/f32 fields in place.
+  if (reinterpret_cast<std::uintptr_t>(bytes.data()) % 8 != 0)
+    throw InvalidArgument(f->name_ + ": GgufFile::from_memory needs an 8-byte-aligned buffer");
   f->bytes_ = bytes;
   f->parse();
   return f;
@@ -411,7 +414,10 @@ PHIAL_INLINE void GgufFile::parse() {
   if (const GgufValue* a = find("general.alignment")) {
     if (a->type() != GgufType::uint32) c.fail("key 'general.alignment': expected uint32, got " + std::string(gguf_type_name(a->type())));
     const auto al = a->as_uint();
-    if (al == 0 || (al & (al - 1)) != 0) c.fail("key 'general.alignment': expected a power of two, got " + std::to_string(al));
+    // The GGUF spec requires a multiple of 8; below that, block structs (fp16 scales) and f32 rows
+    // could sit at misaligned addresses.
+    if (al < 8 || (al & (al - 1)) != 0)
+      c.fail("key 'general.alignment': expected a power of two that is at least 8, got " + std::to_string(al));
     alignment_ = al;
   }
 
@@ -425,11 +431,14 @@ PHIAL_INLINE void GgufFile::parse() {
     const auto n_dims = c.read<std::uint32_t>("n_dims");
     if (n_dims < 1 || n_dims > 4) c.fail(what + ": n_dims " + std::to_string(n_dims) + " (expected 1..4)");
     tv.n_dims = static_cast<int>(n_dims);
-    std::uint64_t elements = 1;
+    // Both the element count and the row count (ne[1..3], which TensorView::rows() multiplies) must
+    // fit in int64: with ne[0] == 0 the element count is 0 however large the other dimensions are.
+    constexpr auto kMaxDim = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+    std::uint64_t elements = 1, rows = 1;
     for (std::uint32_t d = 0; d < n_dims; ++d) {
       const auto ne = c.read<std::uint64_t>("dimension");
-      if (ne > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()) ||
-          detail::mul_overflows(elements, ne, static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()), &elements))
+      if (ne > kMaxDim || detail::mul_overflows(elements, ne, kMaxDim, &elements) ||
+          (d > 0 && detail::mul_overflows(rows, ne, kMaxDim, &rows)))
         c.fail(what + ": dimensions overflow (ne[" + std::to_string(d) + "] = " + std::to_string(ne) + ")");
       tv.ne[d] = static_cast<std::int64_t>(ne);
     }

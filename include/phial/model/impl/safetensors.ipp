@@ -119,14 +119,17 @@ PHIAL_INLINE void SafetensorsFile::parse() {
 
     const auto& shape = sh->as_array();
     if (shape.size() > 4) detail::st_fail(name_, what + ": " + std::to_string(shape.size()) + " dimensions (phial supports at most 4)");
-    std::uint64_t elements = 1;
+    // `span` multiplies the non-zero dimensions: with a zero among them the element count is 0,
+    // but TensorView::rows() still multiplies the others, so they too must not overflow.
+    std::uint64_t elements = 1, span = 1;
     for (const auto& d : shape) {
       if (!d.is_int64() && !d.is_uint64()) detail::st_fail(name_, what + ": shape entries must be non-negative integers");
       const std::int64_t v = d.is_int64() ? d.as_int64() : (d.as_uint64() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()) ? -1 : static_cast<std::int64_t>(d.as_uint64()));
       if (v < 0) detail::st_fail(name_, what + ": negative or huge dimension in shape");
       const auto uv = static_cast<std::uint64_t>(v);
-      if (uv != 0 && elements > (std::numeric_limits<std::uint64_t>::max() / 16) / uv) detail::st_fail(name_, what + ": shape overflows");
+      if (uv != 0 && span > (std::numeric_limits<std::uint64_t>::max() / 16) / uv) detail::st_fail(name_, what + ": shape overflows");
       elements *= uv;
+      if (uv != 0) span *= uv;
       t.shape.push_back(v);
     }
     std::uint64_t offs[2];
