@@ -127,7 +127,8 @@ class GgufFile {
   static std::unique_ptr<GgufFile> open(const std::filesystem::path& path, FileMemory mode = FileMemory::mmap,
                                         bool prefetch = false);
   // Parses bytes the caller keeps alive for the lifetime of the result (fuzzing, embedded models).
-  // `name` is used in error messages.
+  // `name` is used in error messages. The buffer must be 8-byte aligned (InvalidArgument otherwise):
+  // tensor views point into it and kernels read their f16/f32 fields in place.
   static std::unique_ptr<GgufFile> from_memory(std::span<const std::byte> bytes, std::string name = "<memory>");
 
   const std::string& name() const noexcept { return name_; }  // the path, for messages
