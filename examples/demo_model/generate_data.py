@@ -124,6 +124,26 @@ Renew the car insurance|Find my passport|Fix the chairs""".replace("\n", "").spl
 CONTENTS_HELD = ["Renew the passport", "Order new chairs"]
 WORDS = ["ERROR", "WARN", "INFO", "milk", "Bob", "budget"]
 
+# Training only: open-ended values, so that copying from the request is the only way to get an
+# argument right (a model trained on a few hundred fixed titles memorises them instead of copying).
+EXTRA_FIRST = """Aaron Beth Caleb Dora Elias Fiona Gabe Heidi Isaac Jade Karl Leah Milo Nadia Owen Petra Quinn
+Rita Seth Thea Uma Vince Wanda Xavier Yara Zack Abel Bianca Cyrus Delia Emil Freya Gil Hazel Igor Joy Kurt Luz
+Mona Nils Opal Pia Reza Sven Tara Ugo Vlad Willa Yosef Zara""".split()
+TITLE_WORDS = """team budget garden review launch client product market sales school family music art science
+history travel health sprint release support server network design data report board office kitchen house
+car bike river park city beach mountain window paper letter phone camera table chair coffee bread fruit
+green blue red yellow silver golden quick weekly daily monthly annual early late small big new old final
+first second spring summer autumn winter morning evening night north south east west open private public
+field study group club party dinner lunch walk run swim dance chess poker movie theater museum concert
+picnic wedding birthday visit trip tour check plan talk chat pitch audit sync kickoff demo retro workshop
+lesson class exam test practice session appointment meeting call interview training dentist doctor""".split()
+EXTS = ["txt", "csv", "md", "log"]
+
+
+def phrase(rng, lo, hi):
+    """A random run of words: a title-like value that cannot be memorised."""
+    return " ".join(rng.choice(TITLE_WORDS) for _ in range(rng.randint(lo, hi)))
+
 
 # ---------------------------------------------------------------- helpers
 
@@ -136,7 +156,8 @@ def mins(t):
 
 
 def rdate(rng, held):
-    year = 2027 if held else rng.choice([2025, 2026])
+    # training years around the held-out 2027 (never 2027 itself), so the year must be copied
+    year = 2027 if held else rng.choice([y for y in range(2019, 2036) if y != 2027])
     return "%04d-%02d-%02d" % (year, rng.randint(1, 12), rng.randint(1, 28))
 
 
@@ -166,6 +187,13 @@ class Pools:
 
 
 def title(rng, P):
+    if not P.held:
+        r = rng.random()
+        if r < 0.4:  # random words, sometimes with a person
+            t = phrase(rng, 1, 3).capitalize()
+            return t + " with " + rng.choice(FIRST_TRAIN + EXTRA_FIRST) if rng.random() < 0.4 else t
+        if r < 0.7:
+            return rng.choice(P.acts) + " with " + rng.choice(FIRST_TRAIN + EXTRA_FIRST)
     a = rng.choice(P.acts)
     return a + " with " + rng.choice(P.first) if rng.random() < 0.5 else a
 
@@ -482,10 +510,14 @@ def gen_email(rng, P):
         steps.append(("search_messages", {"query": q}))
     elif kind == "draft":
         i, body = str(rng.randint(1, n)), rng.choice(P.replies)
+        if not P.held and rng.random() < 0.5:
+            body = phrase(rng, 2, 6).capitalize() + "."
         req = pick(rng, T_DRAFT, P.held).format(id=i, body=body)
         steps.append(("draft_reply", {"id": i, "body": body}))
     else:
         m, body = rng.choice(msgs[:2]), rng.choice(P.replies)
+        if not P.held and rng.random() < 0.5:
+            body = phrase(rng, 2, 6).capitalize() + "."
         name = who(m["from"]).split()[0]
         req = pick(rng, T_FIND_REPLY, P.held).format(name=name, body=body)
         steps.append(("search_messages", {"query": name}))
@@ -596,6 +628,9 @@ def gen_automation(rng, P):
     files = {}
     for f in rng.sample(FILES + FILES_HELD, rng.randint(2, 5)):
         files[f] = "".join(rng.choice(LINES + LINES_HELD) + "\n" for _ in range(rng.randint(1, 4)))
+    if not P.held and rng.random() < 0.6:  # files with random names (their requests copy the name)
+        for _ in range(rng.randint(1, 3)):
+            files[rng.choice(TITLE_WORDS) + "." + rng.choice(EXTS)] = phrase(rng, 1, 4) + "\n"
     for d in rng.sample(DIRS, rng.randint(0, 2)):
         files[d + "/" + rng.choice(FILES + FILES_HELD)] = rng.choice(LINES) + "\n"
     if P.held:  # make the held-out requests' files exist
@@ -619,6 +654,8 @@ def gen_automation(rng, P):
         steps.append(("read_file", {"path": f}))
     elif kind == "write":
         c, g = rng.choice(P.contents), rng.choice(P.files)
+        if not P.held and rng.random() < 0.6:
+            c, g = phrase(rng, 2, 5).capitalize(), rng.choice(TITLE_WORDS) + "." + rng.choice(EXTS)
         req = pick(rng, T_WRITE, P.held).format(f=g, c=c)
         steps.append(("write_file", {"path": g, "content": c}))
     elif kind in ("wc", "sort", "head", "tail", "grep"):
@@ -629,6 +666,8 @@ def gen_automation(rng, P):
         steps.append(("run_command", {"name": kind, "args": args}))
     else:
         g = rng.choice([x for x in (FILES_HELD if P.held else FILES) if x != f] or ["copy.txt"])
+        if not P.held and rng.random() < 0.6:
+            g = rng.choice(TITLE_WORDS) + "-copy." + rng.choice(EXTS)
         req = pick(rng, T_COPY, P.held).format(f=f, g=g)
         steps.append(("read_file", {"path": f}))
         steps.append(("write_file", None))
@@ -661,7 +700,7 @@ def main():
     with open(os.path.join(HERE, "tools.json"), "w") as f:
         json.dump(AGENTS, f, indent=2)
         f.write("\n")
-    for name, n, held, seed in [("train", 6000, False, 1234), ("heldout", 100, True, 98765)]:
+    for name, n, held, seed in [("train", 12000, False, 1234), ("heldout", 100, True, 98765)]:
         convs = generate(n, held, seed)
         with open(os.path.join(HERE, "data", name + ".jsonl"), "w") as f:
             for c in convs:
