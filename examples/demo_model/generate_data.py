@@ -140,9 +140,21 @@ lesson class exam test practice session appointment meeting call interview train
 EXTS = ["txt", "csv", "md", "log"]
 
 
+NAMES_TRAIN = FIRST_TRAIN + EXTRA_FIRST
+
+
 def phrase(rng, lo, hi):
     """A random run of words: a title-like value that cannot be memorised."""
     return " ".join(rng.choice(TITLE_WORDS) for _ in range(rng.randint(lo, hi)))
+
+
+def random_file(rng, stem_suffix=""):
+    return rng.choice(TITLE_WORDS) + stem_suffix + "." + rng.choice(EXTS)
+
+
+def random_reply(rng, body):
+    """Training only: half of the replies are random words instead of `body`."""
+    return phrase(rng, 2, 6).capitalize() + "." if rng.random() < 0.5 else body
 
 
 # ---------------------------------------------------------------- helpers
@@ -191,9 +203,9 @@ def title(rng, P):
         r = rng.random()
         if r < 0.4:  # random words, sometimes with a person
             t = phrase(rng, 1, 3).capitalize()
-            return t + " with " + rng.choice(FIRST_TRAIN + EXTRA_FIRST) if rng.random() < 0.4 else t
+            return t + " with " + rng.choice(NAMES_TRAIN) if rng.random() < 0.4 else t
         if r < 0.7:
-            return rng.choice(P.acts) + " with " + rng.choice(FIRST_TRAIN + EXTRA_FIRST)
+            return rng.choice(P.acts) + " with " + rng.choice(NAMES_TRAIN)
     a = rng.choice(P.acts)
     return a + " with " + rng.choice(P.first) if rng.random() < 0.5 else a
 
@@ -510,14 +522,14 @@ def gen_email(rng, P):
         steps.append(("search_messages", {"query": q}))
     elif kind == "draft":
         i, body = str(rng.randint(1, n)), rng.choice(P.replies)
-        if not P.held and rng.random() < 0.5:
-            body = phrase(rng, 2, 6).capitalize() + "."
+        if not P.held:
+            body = random_reply(rng, body)
         req = pick(rng, T_DRAFT, P.held).format(id=i, body=body)
         steps.append(("draft_reply", {"id": i, "body": body}))
     else:
         m, body = rng.choice(msgs[:2]), rng.choice(P.replies)
-        if not P.held and rng.random() < 0.5:
-            body = phrase(rng, 2, 6).capitalize() + "."
+        if not P.held:
+            body = random_reply(rng, body)
         name = who(m["from"]).split()[0]
         req = pick(rng, T_FIND_REPLY, P.held).format(name=name, body=body)
         steps.append(("search_messages", {"query": name}))
@@ -630,7 +642,7 @@ def gen_automation(rng, P):
         files[f] = "".join(rng.choice(LINES + LINES_HELD) + "\n" for _ in range(rng.randint(1, 4)))
     if not P.held and rng.random() < 0.6:  # files with random names (their requests copy the name)
         for _ in range(rng.randint(1, 3)):
-            files[rng.choice(TITLE_WORDS) + "." + rng.choice(EXTS)] = phrase(rng, 1, 4) + "\n"
+            files[random_file(rng)] = phrase(rng, 1, 4) + "\n"
     for d in rng.sample(DIRS, rng.randint(0, 2)):
         files[d + "/" + rng.choice(FILES + FILES_HELD)] = rng.choice(LINES) + "\n"
     if P.held:  # make the held-out requests' files exist
@@ -655,7 +667,7 @@ def gen_automation(rng, P):
     elif kind == "write":
         c, g = rng.choice(P.contents), rng.choice(P.files)
         if not P.held and rng.random() < 0.6:
-            c, g = phrase(rng, 2, 5).capitalize(), rng.choice(TITLE_WORDS) + "." + rng.choice(EXTS)
+            c, g = phrase(rng, 2, 5).capitalize(), random_file(rng)
         req = pick(rng, T_WRITE, P.held).format(f=g, c=c)
         steps.append(("write_file", {"path": g, "content": c}))
     elif kind in ("wc", "sort", "head", "tail", "grep"):
@@ -667,7 +679,7 @@ def gen_automation(rng, P):
     else:
         g = rng.choice([x for x in (FILES_HELD if P.held else FILES) if x != f] or ["copy.txt"])
         if not P.held and rng.random() < 0.6:
-            g = rng.choice(TITLE_WORDS) + "-copy." + rng.choice(EXTS)
+            g = random_file(rng, "-copy")
         req = pick(rng, T_COPY, P.held).format(f=f, g=g)
         steps.append(("read_file", {"path": f}))
         steps.append(("write_file", None))

@@ -17,7 +17,7 @@ struct GgufVectors {
   std::vector<std::int32_t> types;
   std::vector<std::string> merges;
 };
-GgufVectors gguf_vectors_from_hf_json(const std::string& json, std::int32_t n_vocab) {
+inline GgufVectors gguf_vectors_from_hf_json(const std::string& json, std::int32_t n_vocab) {
   auto root = boost::json::parse(json);
   const auto& model = root.at("model").as_object();
   GgufVectors g;
