@@ -16,7 +16,7 @@ trap 'rm -rf "$TMP"' EXIT
 # Two kinds of checks. Pipeline checks (fail/ok) always count: the program runs to its end, real tool
 # calls reach real C++ tools, files change only as a tool would change them, no crash, no escape.
 # Quality checks (weak/ok) ask whether the demo model chose the right tool and copied the right values;
-# the shipped demo model is weak (examples/demo_model/MODEL_CARD.md), so they are reported and only
+# the demo model misses some requests (examples/demo_model/MODEL_CARD.md), so they are reported and only
 # fail the test with PHIAL_EXAMPLES_STRICT=1 (use it when evaluating a retrained model).
 fails=0
 weak=0

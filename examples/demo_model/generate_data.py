@@ -11,9 +11,11 @@ C++ tools (README.md), and a short final answer built from those results.
 Deterministic: fixed seeds. The held-out split uses other phrasings, other people's names, other
 dates (year 2027) and other titles/bodies than the training split.
 """
+import itertools
 import json
 import os
 import random
+import re
 
 from catalogue import AGENTS
 
@@ -168,8 +170,9 @@ def mins(t):
 
 
 def rdate(rng, held):
-    # training years around the held-out 2027 (never 2027 itself), so the year must be copied
-    year = 2027 if held else rng.choice([y for y in range(2019, 2036) if y != 2027])
+    # training: any year 2000-2099 but the held-out 2027 (o200k splits it as "202" "7"), so the year
+    # must be copied token by token
+    year = 2027 if held else rng.choice([y for y in range(2000, 2100) if y != 2027])
     return "%04d-%02d-%02d" % (year, rng.randint(1, 12), rng.randint(1, 28))
 
 
@@ -210,10 +213,48 @@ def title(rng, P):
     return a + " with " + rng.choice(P.first) if rng.random() < 0.5 else a
 
 
+def expand(*frames):
+    """All phrasings of frames with [a|b|...] alternatives, in a fixed order (no duplicates)."""
+    out = []
+    for fr in frames:
+        parts = re.split(r"\[([^\]]*)\]", fr)  # even: literal text, odd: alternatives
+        for combo in itertools.product(*[p.split("|") if i % 2 else [p] for i, p in enumerate(parts)]):
+            s = re.sub(r"  +", " ", "".join(combo)).replace(" ,", ",").replace(" .", ".")
+            if s not in out:
+                out.append(s)
+    return out
+
+
+QUESTION_WORDS = {"I", "What", "What's", "When", "Where", "Which", "Any", "Do", "Did", "Is", "How", "Can", "Could",
+                  "Please", "Who", "Let", "Tell"}
+
+
+def wrap(rng, t):
+    """Training only: politeness around an imperative phrasing ("Please ...", "Can you ...?", "..., please.")."""
+    first = t.split(" ", 1)[0]
+    if not t.endswith(".") or first in QUESTION_WORDS or first.startswith("{") or ": " in t:
+        return t
+    r, low = rng.random(), t[0].lower() + t[1:]
+    if r < 0.12:
+        return "Please " + low
+    if r < 0.24:
+        return rng.choice(["Can you ", "Could you "]) + low[:-1] + "?"
+    if r < 0.32:
+        return t[:-1] + ", please."
+    return t
+
+
 def pick(rng, templates, held):
-    """Training phrasings are the first entries; the last `n_held` are held out."""
+    """A training phrasing (composed, maybe wrapped, never equal to a held-out one) or a held-out one."""
     tr, he = templates
-    return rng.choice(he if held else tr)
+    if held:
+        return rng.choice(he)
+    banned = {h.lower() for h in he}
+    tr = [t for t in tr if t.lower() not in banned]
+    while True:
+        t = wrap(rng, rng.choice(tr))
+        if t.lower() not in banned:
+            return t
 
 
 # ---------------------------------------------------------------- scheduling simulator
@@ -298,39 +339,54 @@ def sched_answer(name, a, r):
         return "On %s you are free %s." % (r["date"], ", ".join("%s-%s" % (s["start"], s["end"]) for s in r["slots"]))
 
 
-T_LIST = (["What is on my calendar on {date}?", "List my events for {date}.", "Show me my schedule on {date}.",
-           "What do I have on {date}?", "Any meetings on {date}?", "Which events are on {date}?",
-           "Can you list everything I have on {date}?", "What's planned for {date}?", "Tell me how {date} looks.", "I would like to see what is on {date}.", "Give me my events on {date}.", "Get my events for {date}.", "Show the agenda of {date}."],
+# Training phrasings are composed from parts - verbs x argument orders x optional words - written
+# as frames with [a|b|...] alternatives (expand()); pick() adds politeness wrappers. The held-out
+# phrasings (the second list of each pair) are fixed strings that training never produces:
+# pick() rejects a composed training phrasing equal to one of them (ignoring case), so a held-out
+# request is a new combination of parts, not a copy of a training request.
+V_CREATE = "[Schedule|Add|Book|Put|Create|Set up|Plan|Arrange|Enter|Set]"
+V_MOVE = "[Move|Reschedule|Push|Shift|Change|Postpone]"
+V_CANCEL = "[Cancel|Delete|Remove|Drop|Get rid of|Call off|Scrap|Clear]"
+V_FIND = "[Find|Look for|Search for|Show|Get|Give me]"
+T_LIST = (expand("What is on my calendar on {date}?", "What's [on|planned for|happening on] {date}?",
+                 "[List|Show|Give me|Get|Tell me] [my events|my schedule|my agenda|my appointments|my meetings|what I have|everything I have|the agenda] [on|for] {date}.",
+                 "Show me my schedule on {date}.", "What do I have [on|planned for] {date}?", "Any [meetings|events] on {date}?",
+                 "Which events are on {date}?", "Can you list everything I have on {date}?", "Tell me how {date} looks.",
+                 "I would like to see what is on {date}.", "Show the agenda of {date}.", "How does my day look on {date}?",
+                 "What does {date} look like?", "Tell me about my day on {date}."),
           ["Tell me what my day looks like on {date}.", "Give me the agenda for {date}, please."])
-T_CREATE_DUR = (["Schedule {title} on {date} at {start} for {dur} minutes.", "Add {title} on {date} at {start}, {dur} minutes.",
-                 "Book {title} for {dur} minutes on {date} at {start}.", "Put {title} in my calendar on {date} at {start} for {dur} minutes.",
-                 "Create an event {title} on {date} starting {start}, lasting {dur} minutes.",
-                 "Please add a {dur} minute event called {title} on {date} at {start}.", "Set {title} on {date} at {start} for {dur} minutes.", "Add {title} on {date} at {start}, {dur} minutes long.", "Reserve {date} at {start} for {title}, {dur} minutes.", "Fit {title} in on {date} at {start} for {dur} minutes."],
+T_CREATE_DUR = (expand(V_CREATE + " {title}[| in my calendar| to my calendar] [on {date} at {start}|at {start} on {date}][ for {dur} minutes|, {dur} minutes|, {dur} minutes long| lasting {dur} minutes].",
+                       V_CREATE + " {title} for {dur} minutes [on {date} at {start}|at {start} on {date}].",
+                       "[Create|Make|Add] an event {title} on {date} starting {start}, lasting {dur} minutes.",
+                       "[Please add|Add|Create|Make] a {dur} minute [event|meeting] called {title} [on {date} at {start}|at {start} on {date}].",
+                       "Reserve {date} at {start} for {title}, {dur} minutes.", "Fit {title} in on {date} at {start} for {dur} minutes.",
+                       "I [need|want|would like] {title} [on {date} at {start}|at {start} on {date}][ for {dur} minutes|, {dur} minutes long]."),
                 ["I need {title} on {date} at {start} for {dur} minutes.", "Set up {title} at {start} on {date}, {dur} minutes long."])
-T_CREATE_END = (["Schedule {title} on {date} from {start} to {end}.", "Add {title} on {date} from {start} until {end}.",
-                 "Block {date} {start}-{end} for {title}.", "Create {title} on {date}, {start} to {end}.",
-                 "Put {title} on {date} between {start} and {end}.", "I need {title} on {date} from {start} to {end}."],
+T_CREATE_END = (expand(V_CREATE + " {title}[| in my calendar| to my calendar] on {date} [from {start} to {end}|from {start} until {end}|{start} to {end}|between {start} and {end}|{start}-{end}].",
+                       V_CREATE + " {title}[| in my calendar| to my calendar] on {date}, {start} to {end}.",
+                       "[Block|Reserve|Hold] {date} {start}-{end} for {title}.", "[Block|Reserve|Hold] [{start} to {end}|{start}-{end}|from {start} to {end}] on {date} for {title}.",
+                       "I [need|want] {title} on {date} from {start} to {end}."),
                 ["Reserve {start} to {end} on {date} for {title}.", "Can you add {title} to my calendar on {date} from {start} to {end}?"])
-T_CREATE_LOC = (["Schedule {title} on {date} at {start} for {dur} minutes at {loc}.",
-                 "Add {title} at {loc} on {date} at {start} for {dur} minutes.",
-                 "Book {title} on {date} at {start} for {dur} minutes, location {loc}."],
+T_CREATE_LOC = (expand(V_CREATE + " {title} [on {date} at {start}|at {start} on {date}] for {dur} minutes [at {loc}|in {loc}|, location {loc}|, place: {loc}].",
+                       V_CREATE + " {title} [at|in] {loc} on {date} at {start} for {dur} minutes."),
                 ["Set up {title} on {date} at {start} for {dur} minutes in {loc}."])
-T_MOVE = (["Move {title} to {new_start}.", "Reschedule {title} to {new_start}.", "Push {title} to {new_start}.",
-           "Change the time of {title} to {new_start}.", "Can you move {title} to start at {new_start}?", "Shift {title} to {new_start}.", "Make {title} begin at {new_start}.", "Move {title} to {new_start} instead.", "Move {title} so that it starts at {new_start}."],
+T_MOVE = (expand(V_MOVE + " {title} to {new_start}[| instead].", V_MOVE + " {title} so [it|that it] [starts|begins] at {new_start}[| instead].",
+                 "Change the time of {title} to {new_start}.", "[Make|Have|Let] {title} [begin|start] at {new_start}[| instead].",
+                 "Can you move {title} to start at {new_start}?"),
           ["Shift {title} so it starts at {new_start}.", "Please have {title} begin at {new_start} instead."])
-T_MOVE_DATE = (["Move {title} to {new_date} at {new_start}.", "Reschedule {title} to {new_date} at {new_start}.",
-                "Postpone {title} to {new_date}, {new_start}."],
+T_MOVE_DATE = (expand(V_MOVE + " {title} to [{new_date} at {new_start}|{new_start} on {new_date}|{new_date}, {new_start}].",
+                      V_MOVE + " {title} so [it|that it] starts on {new_date} at {new_start}."),
                ["Shift {title} to {new_start} on {new_date}."])
-T_CANCEL = (["Cancel {title}.", "Delete {title} from my calendar.", "Remove {title}.", "Please cancel {title}.",
-             "I can't make {title}, cancel it.", "Drop {title}, please.", "Can you get rid of {title}?"],
+T_CANCEL = (expand(V_CANCEL + " {title}[| from my calendar| from the calendar| from my schedule].", "I can't make {title}, cancel it.",
+                   "[Can|Could] you [cancel|delete|remove|drop|get rid of|call off] {title}?", "{title} is off, [cancel|remove|delete] it."),
             ["Drop {title} from the calendar.", "Get rid of {title}, please."])
-T_FREE = (["When am I free on {date} for {dur} minutes?", "Find a free {dur} minute slot on {date}.",
-           "Do I have {dur} minutes free on {date}?", "Find free time on {date}, {dur} minutes.",
-           "Show free slots of {dur} minutes on {date}.", "When could I fit {dur} minutes in on {date}?"],
+T_FREE = (expand("When am I free on {date} for {dur} minutes?", V_FIND + " [a free {dur} minute slot|{dur} free minutes|free slots of {dur} minutes] on {date}.",
+                 V_FIND + " free time on {date}, {dur} minutes.", "Do I have {dur} [minutes free|free minutes] on {date}?",
+                 "[When|Where] could I fit {dur} minutes [in on|into] {date}?", "Where is there room for {dur} minutes on {date}?"),
           ["Where could I fit {dur} minutes on {date}?", "Look for {dur} free minutes on {date}."])
-T_FREE_BOOK = (["Find a free {dur} minute slot on {date} and book {title} there.",
-                "Book {title} for {dur} minutes on {date} at the first free time.",
-                "Schedule {title} on {date} for {dur} minutes whenever I am free."],
+T_FREE_BOOK = (expand("Find a free {dur} minute slot on {date} and [book|schedule|put|add] {title} there.",
+                      V_CREATE + " {title} [for {dur} minutes on {date}|on {date} for {dur} minutes|on {date}, {dur} minutes,] [at the first free time|in the first free slot|whenever I am free|first free slot].",
+                      "[Fit|Squeeze|Slot] {title} [into my day|in] on {date}[ for {dur} minutes|, {dur} minutes,] [at the first free time|in the first free slot|first free slot]."),
                ["Fit {title} into my day on {date}, {dur} minutes, first free slot."])
 
 
@@ -466,20 +522,26 @@ def mail_answer(name, a, r):
         return "I saved a draft reply to %s (%s) in Drafts. It has not been sent." % (who(r["to"]), r["subject"])
 
 
-T_LIST_MAIL = (["Show my inbox.", "List my messages.", "What's in my inbox?", "Any new mail?", "Check my email.", "Show the mail that came in.", "Is there any new mail?"],
+T_LIST_MAIL = (expand("[Show|List|Check|Open] my [inbox|messages|mail|email|e-mail].", "What's in my inbox?", "Any new [mail|email|messages]?",
+                      "Show the mail that came in.", "Is there any new [mail|email]?", "Do I have [new mail|any messages|any new mail]?",
+                      "What [messages|email] came in?"),
                ["Do I have any e-mail?", "What mail came in?"])
-T_LIST_LIMIT = (["Show the last {n} messages.", "List my {n} newest emails.", "What are my latest {n} messages?", "List the {n} most recent messages.", "Show my {n} newest mails."],
+T_LIST_LIMIT = (expand("[Show|List|Give me|Get] [my|the] {n} [newest|latest|most recent] [messages|emails|mails].",
+                       "[Show|List] the last {n} [messages|emails|mails].", "What are my latest {n} messages?"),
                 ["Give me the {n} most recent mails."])
-T_LIST_FOLDER = (["What's in my {folder} folder?", "List the messages in {folder}.", "Show {folder}."],
+T_LIST_FOLDER = (expand("What's in my {folder} folder?", "[Show|List|Open] [the messages in |my |]{folder}[| folder]."),
                  ["Open the {folder} folder."])
-T_READ = (["Read message {id}.", "Open email {id}.", "What does message {id} say?", "Show me message {id}.", "Let me read message number {id}."],
+T_READ = (expand("[Read|Open|Show me|Show|Display] [message|email|mail] [|number ]{id}.", "What does [message|email] {id} say?",
+                 "Let me [read|see] [message|email] [|number ]{id}."),
           ["Let me see mail number {id}."])
-T_SEARCH = (["Find emails about {q}.", "Search my mail for {q}.", "Any messages from {q}?", "Look for mail mentioning {q}.", "Did I get mail from {q}?", "Do I have anything from {q}?", "Search for mail regarding {q}."],
+T_SEARCH = (expand("[Find|Search for|Look for|Show] [emails|mail|messages] [about|mentioning|regarding|from] {q}.", "Search my mail for {q}.",
+                   "Any messages [from|about] {q}?", "Did I get [mail|messages|email] [from|about|regarding] {q}?", "Do I have anything [from|about] {q}?"),
             ["Did I get anything regarding {q}?"])
-T_DRAFT = (["Reply to message {id} saying: {body}", "Draft a reply to {id}: {body}", "Answer message {id} with: {body}",
-            "Write a reply to email {id} that says: {body}", "Respond to message {id} saying: {body}", "Reply to {id} with this: {body}"],
+T_DRAFT = (expand("[Reply to|Answer|Respond to] [message |email |]{id} [saying|with|with this|with this text|that says]: {body}",
+                  "[Draft|Write] a reply to [|message |email ]{id}[| that says]: {body}"),
            ["Respond to {id} with this text: {body}"])
-T_FIND_REPLY = (["Find the mail from {name} and reply: {body}", "Reply to {name}'s message saying: {body}"],
+T_FIND_REPLY = (expand("[Find|Look for|Search for] the [mail|email|message] from {name} and [reply|answer|respond]: {body}",
+                       "[Reply|Respond] to {name}'s [message|email|mail] [saying|with]: {body}", "[Reply to|Answer] the [mail|message] from {name} [saying|with]: {body}"),
                 ["Answer the email from {name} with: {body}"])
 
 
@@ -619,20 +681,25 @@ def file_answer(name, a, r):
         return "Result: %s" % (out if out else "no output")
 
 
-T_LS = (["List my files.", "What files do I have?", "Show the files here.", "What's in the work directory?"],
+T_LS = (expand("[List|Show] [my files|the files here|the files|what files I have].", "What files do I have?", "What's in the work directory?",
+               "Which files do I have?"),
         ["Which files are there?"])
-T_LS_DIR = (["List the files in {d}.", "What's inside {d}?", "Show the {d} folder."], ["Which files are in {d}?"])
-T_READ_F = (["Read {f}.", "Show me {f}.", "What does {f} say?", "Open {f}.", "Print the contents of {f}.", "Show what is written in {f}."],
+T_LS_DIR = (expand("[List|Show] the files in {d}.", "What's [inside|in] {d}?", "Show the {d} folder.", "Which files does {d} have?"),
+            ["Which files are in {d}?"])
+T_READ_F = (expand("[Read|Show me|Open|Print|Display|Cat] {f}.", "What does {f} say?", "[Print|Show] the contents of {f}.",
+                   "Show what is written in {f}.", "What is in {f}?"),
             ["What is written in {f}?"])
-T_WRITE = (["Write \"{c}\" to {f}.", "Create {f} with the text: {c}", "Save \"{c}\" in {f}.", "Put the text {c} into {f}.", "Create a file {f} containing: {c}"],
+T_WRITE = (expand("[Write|Save|Put] \"{c}\" [to|in|into] {f}.", "[Create|Make] {f} with the text: {c}", "Create a file {f} containing: {c}",
+                  "Put the text {c} into {f}."),
            ["Make a file {f} containing: {c}"])
-T_WC = (["Count the lines in {f}.", "How many lines does {f} have?", "Run wc -l on {f}.", "What is the line count of {f}?"], ["Give me the line count of {f}."])
-T_SORT = (["Sort {f}.", "Show {f} sorted.", "Run sort on {f}."], ["Print {f} in sorted order."])
-T_HEAD = (["Show the first {k} lines of {f}.", "Run head -n {k} on {f}.", "Show the top {k} lines of {f}."], ["Print the top {k} lines of {f}."])
-T_TAIL = (["Show the last {k} lines of {f}.", "Run tail -n {k} on {f}.", "Show the final {k} lines of {f}."], ["Print the final {k} lines of {f}."])
-T_GREP = (["Find lines with {w} in {f}.", "Grep {f} for {w}.", "Which lines of {f} contain {w}?", "Find the word {w} in {f}."],
+T_WC = (expand("Count the lines [in|of] {f}.", "How many lines [does {f} have|are in {f}]?", "Run wc -l on {f}.",
+               "What is the line count [of|for] {f}?", "[Show|Tell me] the line count of {f}."), ["Give me the line count of {f}."])
+T_SORT = (expand("Sort {f}.", "[Show|Display] {f} sorted.", "Run sort on {f}.", "Show {f} in [sorted|alphabetical] order."), ["Print {f} in sorted order."])
+T_HEAD = (expand("[Show|Display|Give me] the [first|top] {k} lines of {f}.", "Run head -n {k} on {f}."), ["Print the top {k} lines of {f}."])
+T_TAIL = (expand("[Show|Display|Give me] the [last|final] {k} lines of {f}.", "Run tail -n {k} on {f}."), ["Print the final {k} lines of {f}."])
+T_GREP = (expand("Find [lines with|the word] {w} in {f}.", "Grep {f} for {w}.", "Which lines of {f} contain {w}?", "[Search|Look through] {f} for {w}."),
           ["Search {f} for the word {w}."])
-T_COPY = (["Copy {f} to {g}.", "Read {f} and save the same text as {g}.", "Make a copy of {f} called {g}.", "Duplicate {f} as {g}."],
+T_COPY = (expand("[Copy|Duplicate] {f} [to|as] {g}.", "Read {f} and save the same text as {g}.", "Make a copy of {f} [called|named] {g}."),
           ["Duplicate {f} into {g}."])
 
 

@@ -7,7 +7,7 @@
 # one thread).
 set -euo pipefail
 PHIAL=$(realpath "${1:?usage: make_model.sh PATH/TO/phial [STEPS]}")
-STEPS=${2:-21501}
+STEPS=${2:-20001}
 cd "$(dirname "$0")"
 PY=/usr/bin/python3
 $PY generate_data.py                      # tools.json, data/train.jsonl, data/heldout.jsonl

@@ -19,7 +19,12 @@ import random
 import struct
 import time
 
-import torch
+# Debian's torch does its matrix products in OpenBLAS, whose own threads (one per core, busy-waiting)
+# are not covered by torch.set_num_threads: pin them to one before torch loads, so that a run is
+# one thread (two runs fit a 2-core machine) and its numbers do not depend on the core count.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import torch  # noqa: E402 (after the OpenBLAS setting)
 import torch.nn.functional as F
 
 import generate_data as G
