@@ -169,10 +169,13 @@ def mins(t):
     return int(t[:2]) * 60 + int(t[3:])
 
 
+# training: any year 2000-2099 but the held-out 2027 (o200k splits it as "202" "7"), so the year
+# must be copied token by token
+TRAIN_YEARS = [y for y in range(2000, 2100) if y != 2027]
+
+
 def rdate(rng, held):
-    # training: any year 2000-2099 but the held-out 2027 (o200k splits it as "202" "7"), so the year
-    # must be copied token by token
-    year = 2027 if held else rng.choice([y for y in range(2000, 2100) if y != 2027])
+    year = 2027 if held else rng.choice(TRAIN_YEARS)
     return "%04d-%02d-%02d" % (year, rng.randint(1, 12), rng.randint(1, 28))
 
 
@@ -244,13 +247,18 @@ def wrap(rng, t):
     return t
 
 
+def phrasings(train, held):
+    """(training phrasings without the held-out ones, ignoring case; held-out phrasings)."""
+    banned = {h.lower() for h in held}
+    return [t for t in train if t.lower() not in banned], held
+
+
 def pick(rng, templates, held):
     """A training phrasing (composed, maybe wrapped, never equal to a held-out one) or a held-out one."""
     tr, he = templates
     if held:
         return rng.choice(he)
-    banned = {h.lower() for h in he}
-    tr = [t for t in tr if t.lower() not in banned]
+    banned = {h.lower() for h in he}  # a wrapper can turn a training phrasing into a held-out one
     while True:
         t = wrap(rng, rng.choice(tr))
         if t.lower() not in banned:
@@ -342,49 +350,50 @@ def sched_answer(name, a, r):
 # Training phrasings are composed from parts - verbs x argument orders x optional words - written
 # as frames with [a|b|...] alternatives (expand()); pick() adds politeness wrappers. The held-out
 # phrasings (the second list of each pair) are fixed strings that training never produces:
-# pick() rejects a composed training phrasing equal to one of them (ignoring case), so a held-out
-# request is a new combination of parts, not a copy of a training request.
+# phrasings() removes them from the training list and pick() rejects a wrapped phrasing equal to
+# one of them (ignoring case), so a held-out request is a new combination of parts, not a copy of a
+# training request.
 V_CREATE = "[Schedule|Add|Book|Put|Create|Set up|Plan|Arrange|Enter|Set]"
 V_MOVE = "[Move|Reschedule|Push|Shift|Change|Postpone]"
 V_CANCEL = "[Cancel|Delete|Remove|Drop|Get rid of|Call off|Scrap|Clear]"
 V_FIND = "[Find|Look for|Search for|Show|Get|Give me]"
-T_LIST = (expand("What is on my calendar on {date}?", "What's [on|planned for|happening on] {date}?",
+T_LIST = phrasings(expand("What is on my calendar on {date}?", "What's [on|planned for|happening on] {date}?",
                  "[List|Show|Give me|Get|Tell me] [my events|my schedule|my agenda|my appointments|my meetings|what I have|everything I have|the agenda] [on|for] {date}.",
                  "Show me my schedule on {date}.", "What do I have [on|planned for] {date}?", "Any [meetings|events] on {date}?",
                  "Which events are on {date}?", "Can you list everything I have on {date}?", "Tell me how {date} looks.",
                  "I would like to see what is on {date}.", "Show the agenda of {date}.", "How does my day look on {date}?",
                  "What does {date} look like?", "Tell me about my day on {date}."),
           ["Tell me what my day looks like on {date}.", "Give me the agenda for {date}, please."])
-T_CREATE_DUR = (expand(V_CREATE + " {title}[| in my calendar| to my calendar] [on {date} at {start}|at {start} on {date}][ for {dur} minutes|, {dur} minutes|, {dur} minutes long| lasting {dur} minutes].",
+T_CREATE_DUR = phrasings(expand(V_CREATE + " {title}[| in my calendar| to my calendar] [on {date} at {start}|at {start} on {date}][ for {dur} minutes|, {dur} minutes|, {dur} minutes long| lasting {dur} minutes].",
                        V_CREATE + " {title} for {dur} minutes [on {date} at {start}|at {start} on {date}].",
                        "[Create|Make|Add] an event {title} on {date} starting {start}, lasting {dur} minutes.",
                        "[Please add|Add|Create|Make] a {dur} minute [event|meeting] called {title} [on {date} at {start}|at {start} on {date}].",
                        "Reserve {date} at {start} for {title}, {dur} minutes.", "Fit {title} in on {date} at {start} for {dur} minutes.",
                        "I [need|want|would like] {title} [on {date} at {start}|at {start} on {date}][ for {dur} minutes|, {dur} minutes long]."),
                 ["I need {title} on {date} at {start} for {dur} minutes.", "Set up {title} at {start} on {date}, {dur} minutes long."])
-T_CREATE_END = (expand(V_CREATE + " {title}[| in my calendar| to my calendar] on {date} [from {start} to {end}|from {start} until {end}|{start} to {end}|between {start} and {end}|{start}-{end}].",
+T_CREATE_END = phrasings(expand(V_CREATE + " {title}[| in my calendar| to my calendar] on {date} [from {start} to {end}|from {start} until {end}|{start} to {end}|between {start} and {end}|{start}-{end}].",
                        V_CREATE + " {title}[| in my calendar| to my calendar] on {date}, {start} to {end}.",
                        "[Block|Reserve|Hold] {date} {start}-{end} for {title}.", "[Block|Reserve|Hold] [{start} to {end}|{start}-{end}|from {start} to {end}] on {date} for {title}.",
                        "I [need|want] {title} on {date} from {start} to {end}."),
                 ["Reserve {start} to {end} on {date} for {title}.", "Can you add {title} to my calendar on {date} from {start} to {end}?"])
-T_CREATE_LOC = (expand(V_CREATE + " {title} [on {date} at {start}|at {start} on {date}] for {dur} minutes [at {loc}|in {loc}|, location {loc}|, place: {loc}].",
+T_CREATE_LOC = phrasings(expand(V_CREATE + " {title} [on {date} at {start}|at {start} on {date}] for {dur} minutes [at {loc}|in {loc}|, location {loc}|, place: {loc}].",
                        V_CREATE + " {title} [at|in] {loc} on {date} at {start} for {dur} minutes."),
                 ["Set up {title} on {date} at {start} for {dur} minutes in {loc}."])
-T_MOVE = (expand(V_MOVE + " {title} to {new_start}[| instead].", V_MOVE + " {title} so [it|that it] [starts|begins] at {new_start}[| instead].",
+T_MOVE = phrasings(expand(V_MOVE + " {title} to {new_start}[| instead].", V_MOVE + " {title} so [it|that it] [starts|begins] at {new_start}[| instead].",
                  "Change the time of {title} to {new_start}.", "[Make|Have|Let] {title} [begin|start] at {new_start}[| instead].",
                  "Can you move {title} to start at {new_start}?"),
           ["Shift {title} so it starts at {new_start}.", "Please have {title} begin at {new_start} instead."])
-T_MOVE_DATE = (expand(V_MOVE + " {title} to [{new_date} at {new_start}|{new_start} on {new_date}|{new_date}, {new_start}].",
+T_MOVE_DATE = phrasings(expand(V_MOVE + " {title} to [{new_date} at {new_start}|{new_start} on {new_date}|{new_date}, {new_start}].",
                       V_MOVE + " {title} so [it|that it] starts on {new_date} at {new_start}."),
                ["Shift {title} to {new_start} on {new_date}."])
-T_CANCEL = (expand(V_CANCEL + " {title}[| from my calendar| from the calendar| from my schedule].", "I can't make {title}, cancel it.",
+T_CANCEL = phrasings(expand(V_CANCEL + " {title}[| from my calendar| from the calendar| from my schedule].", "I can't make {title}, cancel it.",
                    "[Can|Could] you [cancel|delete|remove|drop|get rid of|call off] {title}?", "{title} is off, [cancel|remove|delete] it."),
             ["Drop {title} from the calendar.", "Get rid of {title}, please."])
-T_FREE = (expand("When am I free on {date} for {dur} minutes?", V_FIND + " [a free {dur} minute slot|{dur} free minutes|free slots of {dur} minutes] on {date}.",
+T_FREE = phrasings(expand("When am I free on {date} for {dur} minutes?", V_FIND + " [a free {dur} minute slot|{dur} free minutes|free slots of {dur} minutes] on {date}.",
                  V_FIND + " free time on {date}, {dur} minutes.", "Do I have {dur} [minutes free|free minutes] on {date}?",
                  "[When|Where] could I fit {dur} minutes [in on|into] {date}?", "Where is there room for {dur} minutes on {date}?"),
           ["Where could I fit {dur} minutes on {date}?", "Look for {dur} free minutes on {date}."])
-T_FREE_BOOK = (expand("Find a free {dur} minute slot on {date} and [book|schedule|put|add] {title} there.",
+T_FREE_BOOK = phrasings(expand("Find a free {dur} minute slot on {date} and [book|schedule|put|add] {title} there.",
                       V_CREATE + " {title} [for {dur} minutes on {date}|on {date} for {dur} minutes|on {date}, {dur} minutes,] [at the first free time|in the first free slot|whenever I am free|first free slot].",
                       "[Fit|Squeeze|Slot] {title} [into my day|in] on {date}[ for {dur} minutes|, {dur} minutes,] [at the first free time|in the first free slot|first free slot]."),
                ["Fit {title} into my day on {date}, {dur} minutes, first free slot."])
@@ -522,25 +531,25 @@ def mail_answer(name, a, r):
         return "I saved a draft reply to %s (%s) in Drafts. It has not been sent." % (who(r["to"]), r["subject"])
 
 
-T_LIST_MAIL = (expand("[Show|List|Check|Open] my [inbox|messages|mail|email|e-mail].", "What's in my inbox?", "Any new [mail|email|messages]?",
+T_LIST_MAIL = phrasings(expand("[Show|List|Check|Open] my [inbox|messages|mail|email|e-mail].", "What's in my inbox?", "Any new [mail|email|messages]?",
                       "Show the mail that came in.", "Is there any new [mail|email]?", "Do I have [new mail|any messages|any new mail]?",
                       "What [messages|email] came in?"),
                ["Do I have any e-mail?", "What mail came in?"])
-T_LIST_LIMIT = (expand("[Show|List|Give me|Get] [my|the] {n} [newest|latest|most recent] [messages|emails|mails].",
+T_LIST_LIMIT = phrasings(expand("[Show|List|Give me|Get] [my|the] {n} [newest|latest|most recent] [messages|emails|mails].",
                        "[Show|List] the last {n} [messages|emails|mails].", "What are my latest {n} messages?"),
                 ["Give me the {n} most recent mails."])
-T_LIST_FOLDER = (expand("What's in my {folder} folder?", "[Show|List|Open] [the messages in |my |]{folder}[| folder]."),
+T_LIST_FOLDER = phrasings(expand("What's in my {folder} folder?", "[Show|List|Open] [the messages in |my |]{folder}[| folder]."),
                  ["Open the {folder} folder."])
-T_READ = (expand("[Read|Open|Show me|Show|Display] [message|email|mail] [|number ]{id}.", "What does [message|email] {id} say?",
+T_READ = phrasings(expand("[Read|Open|Show me|Show|Display] [message|email|mail] [|number ]{id}.", "What does [message|email] {id} say?",
                  "Let me [read|see] [message|email] [|number ]{id}."),
           ["Let me see mail number {id}."])
-T_SEARCH = (expand("[Find|Search for|Look for|Show] [emails|mail|messages] [about|mentioning|regarding|from] {q}.", "Search my mail for {q}.",
+T_SEARCH = phrasings(expand("[Find|Search for|Look for|Show] [emails|mail|messages] [about|mentioning|regarding|from] {q}.", "Search my mail for {q}.",
                    "Any messages [from|about] {q}?", "Did I get [mail|messages|email] [from|about|regarding] {q}?", "Do I have anything [from|about] {q}?"),
             ["Did I get anything regarding {q}?"])
-T_DRAFT = (expand("[Reply to|Answer|Respond to] [message |email |]{id} [saying|with|with this|with this text|that says]: {body}",
+T_DRAFT = phrasings(expand("[Reply to|Answer|Respond to] [message |email |]{id} [saying|with|with this|with this text|that says]: {body}",
                   "[Draft|Write] a reply to [|message |email ]{id}[| that says]: {body}"),
            ["Respond to {id} with this text: {body}"])
-T_FIND_REPLY = (expand("[Find|Look for|Search for] the [mail|email|message] from {name} and [reply|answer|respond]: {body}",
+T_FIND_REPLY = phrasings(expand("[Find|Look for|Search for] the [mail|email|message] from {name} and [reply|answer|respond]: {body}",
                        "[Reply|Respond] to {name}'s [message|email|mail] [saying|with]: {body}", "[Reply to|Answer] the [mail|message] from {name} [saying|with]: {body}"),
                 ["Answer the email from {name} with: {body}"])
 
@@ -681,25 +690,25 @@ def file_answer(name, a, r):
         return "Result: %s" % (out if out else "no output")
 
 
-T_LS = (expand("[List|Show] [my files|the files here|the files|what files I have].", "What files do I have?", "What's in the work directory?",
+T_LS = phrasings(expand("[List|Show] [my files|the files here|the files|what files I have].", "What files do I have?", "What's in the work directory?",
                "Which files do I have?"),
         ["Which files are there?"])
-T_LS_DIR = (expand("[List|Show] the files in {d}.", "What's [inside|in] {d}?", "Show the {d} folder.", "Which files does {d} have?"),
+T_LS_DIR = phrasings(expand("[List|Show] the files in {d}.", "What's [inside|in] {d}?", "Show the {d} folder.", "Which files does {d} have?"),
             ["Which files are in {d}?"])
-T_READ_F = (expand("[Read|Show me|Open|Print|Display|Cat] {f}.", "What does {f} say?", "[Print|Show] the contents of {f}.",
+T_READ_F = phrasings(expand("[Read|Show me|Open|Print|Display|Cat] {f}.", "What does {f} say?", "[Print|Show] the contents of {f}.",
                    "Show what is written in {f}.", "What is in {f}?"),
             ["What is written in {f}?"])
-T_WRITE = (expand("[Write|Save|Put] \"{c}\" [to|in|into] {f}.", "[Create|Make] {f} with the text: {c}", "Create a file {f} containing: {c}",
+T_WRITE = phrasings(expand("[Write|Save|Put] \"{c}\" [to|in|into] {f}.", "[Create|Make] {f} with the text: {c}", "Create a file {f} containing: {c}",
                   "Put the text {c} into {f}."),
            ["Make a file {f} containing: {c}"])
-T_WC = (expand("Count the lines [in|of] {f}.", "How many lines [does {f} have|are in {f}]?", "Run wc -l on {f}.",
+T_WC = phrasings(expand("Count the lines [in|of] {f}.", "How many lines [does {f} have|are in {f}]?", "Run wc -l on {f}.",
                "What is the line count [of|for] {f}?", "[Show|Tell me] the line count of {f}."), ["Give me the line count of {f}."])
-T_SORT = (expand("Sort {f}.", "[Show|Display] {f} sorted.", "Run sort on {f}.", "Show {f} in [sorted|alphabetical] order."), ["Print {f} in sorted order."])
-T_HEAD = (expand("[Show|Display|Give me] the [first|top] {k} lines of {f}.", "Run head -n {k} on {f}."), ["Print the top {k} lines of {f}."])
-T_TAIL = (expand("[Show|Display|Give me] the [last|final] {k} lines of {f}.", "Run tail -n {k} on {f}."), ["Print the final {k} lines of {f}."])
-T_GREP = (expand("Find [lines with|the word] {w} in {f}.", "Grep {f} for {w}.", "Which lines of {f} contain {w}?", "[Search|Look through] {f} for {w}."),
+T_SORT = phrasings(expand("Sort {f}.", "[Show|Display] {f} sorted.", "Run sort on {f}.", "Show {f} in [sorted|alphabetical] order."), ["Print {f} in sorted order."])
+T_HEAD = phrasings(expand("[Show|Display|Give me] the [first|top] {k} lines of {f}.", "Run head -n {k} on {f}."), ["Print the top {k} lines of {f}."])
+T_TAIL = phrasings(expand("[Show|Display|Give me] the [last|final] {k} lines of {f}.", "Run tail -n {k} on {f}."), ["Print the final {k} lines of {f}."])
+T_GREP = phrasings(expand("Find [lines with|the word] {w} in {f}.", "Grep {f} for {w}.", "Which lines of {f} contain {w}?", "[Search|Look through] {f} for {w}."),
           ["Search {f} for the word {w}."])
-T_COPY = (expand("[Copy|Duplicate] {f} [to|as] {g}.", "Read {f} and save the same text as {g}.", "Make a copy of {f} [called|named] {g}."),
+T_COPY = phrasings(expand("[Copy|Duplicate] {f} [to|as] {g}.", "Read {f} and save the same text as {g}.", "Make a copy of {f} [called|named] {g}."),
           ["Duplicate {f} into {g}."])
 
 
