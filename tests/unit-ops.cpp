@@ -167,6 +167,67 @@ TEST_CASE("blocked online-softmax attention equals the naive softmax") {
   CHECK(a == b);
 }
 
+// softmax(scale * q . k_p) . v over [first, last) in double precision; k, v already widened.
+std::vector<double> naive_attention(const std::vector<float>& q, const std::vector<float>& k, const std::vector<float>& v,
+                                    std::int64_t stride, std::int64_t first, std::int64_t last, int head_dim,
+                                    float scale) {
+  std::vector<double> s(std::size_t(last - first));
+  double mx = -1e300;
+  for (std::int64_t p = first; p < last; ++p) {
+    double dot = 0;
+    for (int d = 0; d < head_dim; ++d) dot += double(q[d]) * k[p * stride + d];
+    s[p - first] = dot * scale;
+    mx = std::max(mx, s[p - first]);
+  }
+  double sum = 0;
+  for (auto& x : s) sum += (x = std::exp(x - mx));
+  std::vector<double> ref(head_dim, 0.0);
+  for (std::int64_t p = first; p < last; ++p)
+    for (int d = 0; d < head_dim; ++d) ref[d] += s[p - first] / sum * v[p * stride + d];
+  return ref;
+}
+
+TEST_CASE("attend_cached: every kernel, f32 and f16 caches, equals the naive softmax") {
+  // head_dim 128 (Phi-4), 24 (a multiple of 8 that is not of 16), 20 (portable kernel only).
+  for (int head_dim : {128, 24, 20}) {
+    const std::int64_t n_pos = 200, stride = head_dim + 8;
+    auto q = random_vector(std::size_t(head_dim), 11, 1.5f);
+    auto k = random_vector(std::size_t(n_pos * stride), 12, 1.5f);
+    auto v = random_vector(std::size_t(n_pos * stride), 13);
+    // The f16 cache holds the halves of k and v; the reference uses the same (widened) values.
+    std::vector<std::uint16_t> kh(k.size()), vh(v.size());
+    std::vector<float> kw(k.size()), vw(v.size());
+    for (std::size_t i = 0; i < k.size(); ++i) {
+      kh[i] = phial::fp32_to_fp16(k[i]);
+      vh[i] = phial::fp32_to_fp16(v[i]);
+      kw[i] = phial::fp16_to_fp32(kh[i]);
+      vw[i] = phial::fp16_to_fp32(vh[i]);
+    }
+    const float scale = 1.0f / std::sqrt(float(head_dim));
+    for (auto [first, last] : {std::pair<std::int64_t, std::int64_t>{0, 1}, {0, 64}, {0, 129}, {30, 200}, {199, 200}}) {
+      CAPTURE(head_dim, first, last);
+      const auto ref = naive_attention(q, k, v, stride, first, last, head_dim, scale);
+      const auto ref_h = naive_attention(q, kw, vw, stride, first, last, head_dim, scale);
+      std::vector<float> out(static_cast<std::size_t>(head_dim)), out_h(static_cast<std::size_t>(head_dim));
+      phial::ops::attend_cached(q.data(), k.data(), v.data(), stride, first, last, head_dim, scale, out.data());
+      phial::ops::attend_cached(q.data(), kh.data(), vh.data(), stride, first, last, head_dim, scale, out_h.data());
+      CHECK(max_abs_diff(out, ref) < 1e-5);
+      CHECK(max_abs_diff(out_h, ref_h) < 1e-5);
+#if PHIAL_X86
+      // The AVX2 kernel itself, whatever PHIAL_SIMD says (when this CPU has it).
+      if (phial::detail::detect_cpu_features_raw().has_avx2_fma_f16c() && head_dim % 8 == 0) {
+        phial::ops::detail::avx2::attend<false>(q.data(), k.data(), v.data(), stride, first, last, head_dim, scale,
+                                                out.data());
+        phial::ops::detail::avx2::attend<true>(q.data(), kh.data(), vh.data(), stride, first, last, head_dim, scale,
+                                               out_h.data());
+        CHECK(max_abs_diff(out, ref) < 1e-5);
+        CHECK(max_abs_diff(out_h, ref_h) < 1e-5);
+      }
+#endif
+    }
+  }
+}
+
 TEST_CASE("sliding window and causal visibility") {
   CHECK(phial::ops::first_visible_key(10, 0) == 0);
   CHECK(phial::ops::first_visible_key(10, 4) == 7);  // keys 7, 8, 9, 10: kv_idx > q_idx - window

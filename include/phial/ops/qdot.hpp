@@ -20,18 +20,11 @@
 #include <vector>
 
 #include <phial/backend/cpu.hpp>
+#include <phial/backend/simd.hpp>
 #include <phial/config.hpp>
 #include <phial/error.hpp>
 #include <phial/model/tensor.hpp>
 
-#if defined(__x86_64__) || defined(__i386__)
-#  include <immintrin.h>
-#  define PHIAL_X86 1
-#  define PHIAL_TARGET_AVX2 __attribute__((target("avx2,fma,f16c")))
-#else
-#  define PHIAL_X86 0
-#  define PHIAL_TARGET_AVX2
-#endif
 
 namespace phial::ops {
 

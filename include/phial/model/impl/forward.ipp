@@ -168,11 +168,11 @@ PHIAL_INLINE void forward(const ForwardModel& m, ThreadPool& pool, KvCache& cach
         float* out = attn + t * m.q_dim + head * hd;
         const std::int64_t first = ops::first_visible_key(pos, m.sliding_window);
         if (cache.is_f16()) {
-          ops::attend(q, cache.keys_f16(l, kv_head), cache.values_f16(l, kv_head), hd, first, pos + 1, m.head_dim,
-                      m.attn_scale, out, [](std::uint16_t b) { return fp16_to_fp32(b); });
+          ops::attend_cached(q, cache.keys_f16(l, kv_head), cache.values_f16(l, kv_head), hd, first, pos + 1,
+                             m.head_dim, m.attn_scale, out);
         } else {
-          ops::attend(q, cache.keys_f32(l, kv_head), cache.values_f32(l, kv_head), hd, first, pos + 1, m.head_dim,
-                      m.attn_scale, out, ops::load_f32);
+          ops::attend_cached(q, cache.keys_f32(l, kv_head), cache.values_f32(l, kv_head), hd, first, pos + 1,
+                             m.head_dim, m.attn_scale, out);
         }
       }
     });
