@@ -26,3 +26,17 @@ inline bool use_avx2() noexcept {
 }
 
 }  // namespace phial::detail
+
+#if PHIAL_X86
+namespace phial::detail::avx2 {
+
+// Sum of the 8 floats of v.
+PHIAL_TARGET_AVX2 inline float hsum_ps(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+}  // namespace phial::detail::avx2
+#endif

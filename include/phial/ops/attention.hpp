@@ -82,12 +82,7 @@ PHIAL_TARGET_AVX2 inline __m256 load8_kv(const void* base, std::int64_t i) {
   }
 }
 
-PHIAL_TARGET_AVX2 inline float hsum_ps(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
+using phial::detail::avx2::hsum_ps;
 
 // The same online softmax as `attend`; requires head_dim % 8 == 0.
 template <bool F16>

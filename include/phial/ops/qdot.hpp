@@ -25,7 +25,6 @@
 #include <phial/error.hpp>
 #include <phial/model/tensor.hpp>
 
-
 namespace phial::ops {
 
 namespace detail {
@@ -545,10 +544,7 @@ namespace detail {
 enum class SimdLevel { scalar, avx2 };
 
 inline SimdLevel best_simd_level() noexcept {
-#if PHIAL_X86
-  if (cpu_features().has_avx2_fma_f16c()) return SimdLevel::avx2;
-#endif
-  return SimdLevel::scalar;
+  return phial::detail::use_avx2() ? SimdLevel::avx2 : SimdLevel::scalar;
 }
 
 using RowDotFn = float (*)(const std::byte* row, const void* act_row, std::int64_t K);

@@ -12,12 +12,7 @@
 
 namespace phial::ops::detail::avx2 {
 
-PHIAL_TARGET_AVX2 static inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
+using phial::detail::avx2::hsum_ps;
 
 PHIAL_TARGET_AVX2 static inline int hsum_i32(__m256i v) {
   __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
@@ -65,7 +60,7 @@ PHIAL_TARGET_AVX2 static inline float dot_f32(const std::byte* row, const void* 
     a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 24), _mm256_loadu_ps(x + i + 24), a3);
   }
   for (; i + 8 <= K; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
-  float s = hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+  float s = hsum_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
   for (; i < K; ++i) s += w[i] * x[i];
   return s;
 }
@@ -99,7 +94,7 @@ PHIAL_TARGET_AVX2 static inline float dot_16bit(const std::byte* row, const void
     a3 = _mm256_fmadd_ps(load8_16bit<BF16>(row + 2 * i + 48), _mm256_loadu_ps(x + i + 24), a3);
   }
   for (; i + 8 <= K; i += 8) a0 = _mm256_fmadd_ps(load8_16bit<BF16>(row + 2 * i), _mm256_loadu_ps(x + i), a0);
-  float s = hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+  float s = hsum_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
   for (; i < K; ++i) {
     const std::uint16_t h = load_u16(row + 2 * i);
     s += (BF16 ? bf16_bits_to_float(h) : half_bits_to_float(h)) * x[i];
@@ -232,7 +227,7 @@ PHIAL_TARGET_AVX2 static inline float dot_q32_zp(const std::byte* row, const voi
     acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d0 * a[b].d), _mm256_cvtepi32_ps(p0), acc0);
     zsum += z0 * a[b].s;
   }
-  return hsum(_mm256_add_ps(acc0, acc1)) + zsum;
+  return hsum_ps(_mm256_add_ps(acc0, acc1)) + zsum;
 }
 
 // Signed int8 weights: |w| · sign(x, w) keeps maddubs's first operand unsigned.
@@ -259,7 +254,7 @@ PHIAL_TARGET_AVX2 static inline float dot_q8_0(const std::byte* row, const void*
                                  _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].qs)));
     acc0 = _mm256_fmadd_ps(_mm256_set1_ps(half(w[b].d) * a[b].d), _mm256_cvtepi32_ps(p0), acc0);
   }
-  return hsum(_mm256_add_ps(acc0, acc1));
+  return hsum_ps(_mm256_add_ps(acc0, acc1));
 }
 
 // ---- k-quants against ActQ8K --------------------------------------------------------------------
@@ -324,7 +319,7 @@ PHIAL_TARGET_AVX2 static inline float dot_q45_K(const std::byte* row, const void
   }
   __m128 m = _mm_add_ps(macc, _mm_movehl_ps(macc, macc));
   m = _mm_add_ss(m, _mm_movehdup_ps(m));
-  return hsum(acc) - _mm_cvtss_f32(m);
+  return hsum_ps(acc) - _mm_cvtss_f32(m);
 }
 
 // Q6_K: the 128 6-bit values of one half-block as unsigned bytes u in [0, 64), 32 per register:
@@ -373,7 +368,7 @@ PHIAL_TARGET_AVX2 static inline float dot_q6_K(const std::byte* row, const void*
     sumi = _mm256_sub_epi32(sumi, _mm256_slli_epi32(_mm256_madd_epi16(sc16, bs), 5));
     acc = _mm256_fmadd_ps(_mm256_set1_ps(half(w[b].d) * a[b].d), _mm256_cvtepi32_ps(sumi), acc);
   }
-  return hsum(acc);
+  return hsum_ps(acc);
 }
 
 // ---- dequantization for the prefill tiles ----------------------------------------------------
