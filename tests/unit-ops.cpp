@@ -28,6 +28,26 @@ double max_abs_diff(const std::vector<float>& a, const std::vector<double>& b) {
   return m;
 }
 
+// softmax(scale * q . k_p) . v over [first, last) in double precision; k, v already widened.
+std::vector<double> naive_attention(const std::vector<float>& q, const std::vector<float>& k, const std::vector<float>& v,
+                                    std::int64_t stride, std::int64_t first, std::int64_t last, int head_dim,
+                                    float scale) {
+  std::vector<double> s(std::size_t(last - first));
+  double mx = -1e300;
+  for (std::int64_t p = first; p < last; ++p) {
+    double dot = 0;
+    for (int d = 0; d < head_dim; ++d) dot += double(q[d]) * k[p * stride + d];
+    s[p - first] = dot * scale;
+    mx = std::max(mx, s[p - first]);
+  }
+  double sum = 0;
+  for (auto& x : s) sum += (x = std::exp(x - mx));
+  std::vector<double> ref(head_dim, 0.0);
+  for (std::int64_t p = first; p < last; ++p)
+    for (int d = 0; d < head_dim; ++d) ref[d] += s[p - first] / sum * v[p * stride + d];
+  return ref;
+}
+
 }  // namespace
 
 TEST_CASE("rms_norm matches the float64 formula, eps inside the rsqrt") {
@@ -137,19 +157,7 @@ TEST_CASE("blocked online-softmax attention equals the naive softmax") {
   auto v = random_vector(std::size_t(n_pos * stride), 8);
   const float scale = 1.0f / std::sqrt(float(head_dim));
   for (auto [first, last] : {std::pair<std::int64_t, std::int64_t>{0, 1}, {0, 64}, {0, 65}, {0, 150}, {20, 150}, {77, 78}}) {
-    std::vector<double> s(std::size_t(last - first));
-    double mx = -1e300;
-    for (std::int64_t p = first; p < last; ++p) {
-      double dot = 0;
-      for (int d = 0; d < head_dim; ++d) dot += double(q[d]) * k[p * stride + d];
-      s[p - first] = dot * scale;
-      mx = std::max(mx, s[p - first]);
-    }
-    double sum = 0;
-    for (auto& x : s) sum += (x = std::exp(x - mx));
-    std::vector<double> ref(head_dim, 0.0);
-    for (std::int64_t p = first; p < last; ++p)
-      for (int d = 0; d < head_dim; ++d) ref[d] += s[p - first] / sum * v[p * stride + d];
+    const auto ref = naive_attention(q, k, v, stride, first, last, head_dim, scale);
     std::vector<float> out(head_dim);
     phial::ops::attend(q.data(), k.data(), v.data(), stride, first, last, head_dim, scale, out.data(),
                        phial::ops::load_f32);
@@ -165,26 +173,6 @@ TEST_CASE("blocked online-softmax attention equals the naive softmax") {
                      [](double x) { return float(x); });
   phial::ops::attend(q.data(), k.data(), v.data(), stride, 0, n_pos, head_dim, scale, b.data(), phial::ops::load_f32);
   CHECK(a == b);
-}
-
-// softmax(scale * q . k_p) . v over [first, last) in double precision; k, v already widened.
-std::vector<double> naive_attention(const std::vector<float>& q, const std::vector<float>& k, const std::vector<float>& v,
-                                    std::int64_t stride, std::int64_t first, std::int64_t last, int head_dim,
-                                    float scale) {
-  std::vector<double> s(std::size_t(last - first));
-  double mx = -1e300;
-  for (std::int64_t p = first; p < last; ++p) {
-    double dot = 0;
-    for (int d = 0; d < head_dim; ++d) dot += double(q[d]) * k[p * stride + d];
-    s[p - first] = dot * scale;
-    mx = std::max(mx, s[p - first]);
-  }
-  double sum = 0;
-  for (auto& x : s) sum += (x = std::exp(x - mx));
-  std::vector<double> ref(head_dim, 0.0);
-  for (std::int64_t p = first; p < last; ++p)
-    for (int d = 0; d < head_dim; ++d) ref[d] += s[p - first] / sum * v[p * stride + d];
-  return ref;
 }
 
 TEST_CASE("attend_cached: every kernel, f32 and f16 caches, equals the naive softmax") {

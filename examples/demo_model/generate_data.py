@@ -248,18 +248,17 @@ def wrap(rng, t):
 
 
 def phrasings(train, held):
-    """(training phrasings without the held-out ones, ignoring case; held-out phrasings)."""
+    """(training phrasings without the held-out ones, held-out phrasings, held-out ones in lower case)."""
     banned = {h.lower() for h in held}
-    return [t for t in train if t.lower() not in banned], held
+    return [t for t in train if t.lower() not in banned], held, banned
 
 
 def pick(rng, templates, held):
     """A training phrasing (composed, maybe wrapped, never equal to a held-out one) or a held-out one."""
-    tr, he = templates
+    tr, he, banned = templates
     if held:
         return rng.choice(he)
-    banned = {h.lower() for h in he}  # a wrapper can turn a training phrasing into a held-out one
-    while True:
+    while True:  # a wrapper can turn a training phrasing into a held-out one
         t = wrap(rng, rng.choice(tr))
         if t.lower() not in banned:
             return t
