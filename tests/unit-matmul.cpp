@@ -182,11 +182,31 @@ TEST_CASE("activation quantizers meet |x - d·q| <= d/2 and their block sums", "
   const std::int64_t K = 768;
   auto x = make_activations(K, rng);
   for (auto level : {pd::SimdLevel::scalar, pd::best_simd_level()}) {
-    for (TensorType type : {TensorType::Q8_0, TensorType::Q4_K}) {
+    for (TensorType type : {TensorType::Q8_0, TensorType::Q4_K, TensorType::Q4_0}) {
       auto k = pd::select_row_dot(type, level);
       std::vector<std::byte> buf(pd::act_row_bytes(k.act, K));
       k.quantize(x.data(), buf.data(), K);
-      if (k.act == pd::ActKind::q8) {
+      if (k.act == pd::ActKind::q8x2_q4_0) {
+        // Two blocks per record: element j < 16 of block b in lo[16·(b%2) + j], j >= 16 in hi[...];
+        // d and -8·d·Σq/4 in the block's four lanes.
+        auto* a = reinterpret_cast<const pd::ActQ8x2*>(buf.data());
+        for (std::int64_t b = 0; b < K / 32; ++b) {
+          const pd::ActQ8x2& p = a[b / 2];
+          const int h = static_cast<int>(b % 2);
+          const float d = p.d[4 * h];
+          int sum = 0;
+          for (int j = 0; j < 32; ++j) {
+            const int q = j < 16 ? p.lo[16 * h + j] : p.hi[16 * h + j - 16];
+            const float xi = x[static_cast<std::size_t>(b * 32 + j)];
+            REQUIRE(std::fabs(xi - d * q) <= d / 2 * (1 + 1e-5) + 1e-30);
+            sum += q;
+          }
+          for (int l = 0; l < 4; ++l) {
+            REQUIRE(p.d[4 * h + l] == d);
+            REQUIRE(p.z[4 * h + l] == Approx(-2.0f * d * sum).margin(1e-6));
+          }
+        }
+      } else if (k.act == pd::ActKind::q8) {
         auto* a = reinterpret_cast<const pd::ActQ8*>(buf.data());
         for (std::int64_t b = 0; b < K / 32; ++b) {
           int sum = 0;
@@ -219,7 +239,10 @@ TEST_CASE("row kernels are within the derived bound of the exact dot product", "
   std::vector<pd::SimdLevel> levels{pd::SimdLevel::scalar};
   if (pd::best_simd_level() != pd::SimdLevel::scalar) levels.push_back(pd::best_simd_level());
   for (TensorType type : kAllTypes) {
-    for (std::int64_t K : {256, 768, 3072}) {
+    // 32-block types also at odd block counts (1, 3 and 25 blocks: the AVX2 q4_0 kernel pairs blocks).
+    std::vector<std::int64_t> lengths{256, 768, 3072};
+    if (phial::tensor_type_info(type).block_elems == 32) lengths.insert(lengths.end(), {32, 96, 800});
+    for (std::int64_t K : lengths) {
       for (bool random_bytes : {false, true}) {
         const std::int64_t rows = 6;
         auto w = make_weights(type, rows, K, rng, random_bytes);
@@ -228,7 +251,8 @@ TEST_CASE("row kernels are within the derived bound of the exact dot product", "
         std::vector<float> results;
         for (auto level : levels) {
           auto k = pd::select_row_dot(type, level);
-          std::vector<std::byte> act(pd::act_row_bytes(k.act, K));
+          // NaN bytes: a quantizer must write every field the kernel reads (the matmul reuses buffers).
+          std::vector<std::byte> act(pd::act_row_bytes(k.act, K), std::byte{0xFF});
           const void* a = x.data();
           if (k.quantize) {
             k.quantize(x.data(), act.data(), K);

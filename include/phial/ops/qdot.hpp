@@ -302,9 +302,21 @@ struct ActQ8K {
   std::int16_t bsums[16];
   std::int8_t qs[256];
 };
-static_assert(sizeof(ActQ8) == 40 && sizeof(ActQ8K) == 292);
+// 64 activations (32-blocks b and b+1) as the AVX2 q4_0 kernel wants them: it unpacks the nibbles of
+// two weight blocks into one 256-bit register, low nibbles of both blocks then high nibbles of both,
+// so lo = x_b[0..15], x_b+1[0..15] and hi = x_b[16..31], x_b+1[16..31]. Its int32 partial sums come
+// out four lanes per block, so the scale and q4_0's zero-point term -8·s are stored per lane
+// (d[l] = d_b, z[l] = -8·s_b / 4 for lanes 0..3, block b+1 in lanes 4..7). An odd last block is
+// paired with zeros.
+struct ActQ8x2 {
+  float d[8];
+  float z[8];
+  std::int8_t lo[32];
+  std::int8_t hi[32];
+};
+static_assert(sizeof(ActQ8) == 40 && sizeof(ActQ8K) == 292 && sizeof(ActQ8x2) == 128);
 
-enum class ActKind { f32, q8, q8k };
+enum class ActKind { f32, q8, q8k, q8x2_q4_0 };
 
 inline ActKind act_kind_for(TensorType t) noexcept {
   switch (t) {
@@ -328,6 +340,7 @@ inline std::size_t act_row_bytes(ActKind kind, std::int64_t K) noexcept {
   switch (kind) {
     case ActKind::q8: return static_cast<std::size_t>(K / 32) * sizeof(ActQ8);
     case ActKind::q8k: return static_cast<std::size_t>(K / 256) * sizeof(ActQ8K);
+    case ActKind::q8x2_q4_0: return static_cast<std::size_t>((K / 32 + 1) / 2) * sizeof(ActQ8x2);
     default: return static_cast<std::size_t>(K) * sizeof(float);
   }
 }
@@ -577,6 +590,10 @@ inline RowDotKernel select_row_dot(TensorType type, SimdLevel level) {
     k.quantize = [](const float* x, void* y, std::int64_t K) { avx2::quantize_act_q8(x, static_cast<ActQ8*>(y), K); };
   if (avx2 && k.act == ActKind::q8k)
     k.quantize = [](const float* x, void* y, std::int64_t K) { avx2::quantize_act_q8k(x, static_cast<ActQ8K*>(y), K); };
+  if (avx2 && type == TensorType::Q4_0) {  // two blocks per register: its own activation layout
+    k.act = ActKind::q8x2_q4_0;
+    k.quantize = [](const float* x, void* y, std::int64_t K) { avx2::quantize_act_q8x2_q4_0(x, static_cast<ActQ8x2*>(y), K); };
+  }
 #endif
   switch (type) {
 #if PHIAL_X86
@@ -587,7 +604,7 @@ inline RowDotKernel select_row_dot(TensorType type, SimdLevel level) {
     case TensorType::F32: PHIAL_PICK(&dot_f32_scalar_t<TensorType::F32>, &avx2::dot_f32); break;
     case TensorType::F16: PHIAL_PICK(&dot_f32_scalar_t<TensorType::F16>, &avx2::dot_16bit<false>); break;
     case TensorType::BF16: PHIAL_PICK(&dot_f32_scalar_t<TensorType::BF16>, &avx2::dot_16bit<true>); break;
-    case TensorType::Q4_0: PHIAL_PICK(&dot_q32_zp_scalar<TensorType::Q4_0>, &avx2::dot_q32_zp<TensorType::Q4_0>); break;
+    case TensorType::Q4_0: PHIAL_PICK(&dot_q32_zp_scalar<TensorType::Q4_0>, &avx2::dot_q4_0_x2); break;
     case TensorType::Q4_1: PHIAL_PICK(&dot_q32_zp_scalar<TensorType::Q4_1>, &avx2::dot_q32_zp<TensorType::Q4_1>); break;
     case TensorType::Q5_0: PHIAL_PICK(&dot_q32_zp_scalar<TensorType::Q5_0>, &avx2::dot_q32_zp<TensorType::Q5_0>); break;
     case TensorType::Q5_1: PHIAL_PICK(&dot_q32_zp_scalar<TensorType::Q5_1>, &avx2::dot_q32_zp<TensorType::Q5_1>); break;
