@@ -571,6 +571,34 @@ struct RowDotKernel {
   QuantizeActFn quantize = nullptr;  // null for f32 activations (used as they are)
 };
 
+// The activation quantizer for `act` (null for f32 activations, which are used as they are).
+inline QuantizeActFn select_quantizer(ActKind act, bool avx2) {
+#if PHIAL_X86
+  if (avx2) {
+    switch (act) {
+      case ActKind::q8:
+        return [](const float* x, void* y, std::int64_t K) { avx2::quantize_act_q8(x, static_cast<ActQ8*>(y), K); };
+      case ActKind::q8k:
+        return [](const float* x, void* y, std::int64_t K) { avx2::quantize_act_q8k(x, static_cast<ActQ8K*>(y), K); };
+      case ActKind::q8x2_q4_0:
+        return [](const float* x, void* y, std::int64_t K) {
+          avx2::quantize_act_q8x2_q4_0(x, static_cast<ActQ8x2*>(y), K);
+        };
+      default: return nullptr;
+    }
+  }
+#else
+  (void)avx2;
+#endif
+  switch (act) {
+    case ActKind::q8:
+      return [](const float* x, void* y, std::int64_t K) { quantize_act_q8_scalar(x, static_cast<ActQ8*>(y), K); };
+    case ActKind::q8k:
+      return [](const float* x, void* y, std::int64_t K) { quantize_act_q8k_scalar(x, static_cast<ActQ8K*>(y), K); };
+    default: return nullptr;  // f32; q8x2_q4_0 exists only with AVX2
+  }
+}
+
 template <TensorType T>
 float dot_f32_scalar_t(const std::byte* row, const void* act, std::int64_t K) {
   return dot_f32_scalar(T, row, static_cast<const float*>(act), K);
@@ -579,22 +607,10 @@ float dot_f32_scalar_t(const std::byte* row, const void* act, std::int64_t K) {
 inline RowDotKernel select_row_dot(TensorType type, SimdLevel level) {
   RowDotKernel k;
   k.type = type;
-  k.act = act_kind_for(type);
   const bool avx2 = level == SimdLevel::avx2 && PHIAL_X86;
-  if (k.act == ActKind::q8)
-    k.quantize = [](const float* x, void* y, std::int64_t K) { quantize_act_q8_scalar(x, static_cast<ActQ8*>(y), K); };
-  if (k.act == ActKind::q8k)
-    k.quantize = [](const float* x, void* y, std::int64_t K) { quantize_act_q8k_scalar(x, static_cast<ActQ8K*>(y), K); };
-#if PHIAL_X86
-  if (avx2 && k.act == ActKind::q8)
-    k.quantize = [](const float* x, void* y, std::int64_t K) { avx2::quantize_act_q8(x, static_cast<ActQ8*>(y), K); };
-  if (avx2 && k.act == ActKind::q8k)
-    k.quantize = [](const float* x, void* y, std::int64_t K) { avx2::quantize_act_q8k(x, static_cast<ActQ8K*>(y), K); };
-  if (avx2 && type == TensorType::Q4_0) {  // two blocks per register: its own activation layout
-    k.act = ActKind::q8x2_q4_0;
-    k.quantize = [](const float* x, void* y, std::int64_t K) { avx2::quantize_act_q8x2_q4_0(x, static_cast<ActQ8x2*>(y), K); };
-  }
-#endif
+  k.act = act_kind_for(type);
+  if (avx2 && type == TensorType::Q4_0) k.act = ActKind::q8x2_q4_0;  // two blocks per register: its own layout
+  k.quantize = select_quantizer(k.act, avx2);
   switch (type) {
 #if PHIAL_X86
 #  define PHIAL_PICK(scalar_fn, avx2_fn) k.dot = avx2 ? static_cast<RowDotFn>(avx2_fn) : static_cast<RowDotFn>(scalar_fn)

@@ -138,15 +138,21 @@ PHIAL_TARGET_AVX2 static inline float absmax_n(const float* x, int n) {
   return _mm_cvtss_f32(s);
 }
 
+// One block of 32: q = round(x·127/amax) as 32 int8, its scale d = amax/127 and Σq.
+PHIAL_TARGET_AVX2 static inline __m256i quantize_block_32(const float* x, float& d, int& sum) {
+  const float amax = absmax_n(x, 32);
+  d = amax / 127.0f;
+  const __m256i q = quantize_32(x, amax > 0.0f ? 127.0f / amax : 0.0f);
+  // Σq: maddubs with +1 bytes sums pairs of int8 into int16, then widen.
+  sum = hsum_i32(_mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), q), _mm256_set1_epi16(1)));
+  return q;
+}
+
 PHIAL_TARGET_AVX2 static inline void quantize_act_q8(const float* x, ActQ8* y, std::int64_t K) {
   for (std::int64_t b = 0; b < K / 32; ++b, x += 32) {
-    const float amax = absmax_n(x, 32);
-    const float d = amax / 127.0f;
-    const float id = amax > 0.0f ? 127.0f / amax : 0.0f;
-    const __m256i q = quantize_32(x, id);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[b].qs), q);
-    // Σq: maddubs with +1 bytes sums pairs of int8 into int16, then widen.
-    const int sum = hsum_i32(_mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), q), _mm256_set1_epi16(1)));
+    float d;
+    int sum;
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[b].qs), quantize_block_32(x, d, sum));
     y[b].d = d;
     y[b].s = d * static_cast<float>(sum);
   }
@@ -178,11 +184,9 @@ PHIAL_TARGET_AVX2 static inline void quantize_act_q8k(const float* x, ActQ8K* y,
 PHIAL_TARGET_AVX2 static inline void quantize_act_q8x2_q4_0(const float* x, ActQ8x2* y, std::int64_t K) {
   const std::int64_t nb = K / 32;
   for (std::int64_t b = 0; b < nb; ++b, x += 32) {
-    const float amax = absmax_n(x, 32);
-    const float d = amax / 127.0f;
-    const float id = amax > 0.0f ? 127.0f / amax : 0.0f;
-    const __m256i q = quantize_32(x, id);
-    const int sum = hsum_i32(_mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), q), _mm256_set1_epi16(1)));
+    float d;
+    int sum;
+    const __m256i q = quantize_block_32(x, d, sum);
     ActQ8x2& p = y[b / 2];
     const int h = static_cast<int>(b % 2);
     _mm_storeu_si128(reinterpret_cast<__m128i*>(p.lo + 16 * h), _mm256_castsi256_si128(q));
@@ -227,8 +231,8 @@ PHIAL_TARGET_AVX2 static inline float dot_q4_0_x2(const std::byte* row, const vo
   __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
   std::int64_t b = 0;
   for (; b + 4 <= nb; b += 4) {
-    prefetch_ahead(row + static_cast<std::size_t>(b) * kB, 4 * kB);
     const std::byte* w = row + static_cast<std::size_t>(b) * kB;
+    prefetch_ahead(w, 4 * kB);
     // The four f16 scales -> 4 floats, then each block's scale into its four lanes.
     __m128i h = _mm_cvtsi32_si128(load_u16(w));
     h = _mm_insert_epi16(h, load_u16(w + kB), 1);
@@ -295,8 +299,8 @@ PHIAL_TARGET_AVX2 static inline float dot_q32_zp(const std::byte* row, const voi
   float zsum = 0.0f;
   std::int64_t b = 0;
   for (; b + 2 <= nb; b += 2) {
-    prefetch_ahead(row + static_cast<std::size_t>(b) * kBytes, 2 * kBytes);
     const std::byte* w0 = row + static_cast<std::size_t>(b) * kBytes;
+    prefetch_ahead(w0, 2 * kBytes);
     const std::byte* w1 = w0 + kBytes;
     float d0, z0, d1, z1;
     block_scales<T>(w0, d0, z0);
@@ -381,8 +385,8 @@ PHIAL_TARGET_AVX2 static inline float dot_q45_K(const std::byte* row, const void
   __m256 acc = _mm256_setzero_ps();
   __m128 macc = _mm_setzero_ps();  // Σ dmin·Σ m_j·bsum_j, 4 partial sums
   for (std::int64_t b = 0; b < nb; ++b) {
-    prefetch_ahead(row + static_cast<std::size_t>(b) * kBytes, kBytes);
     const std::byte* blk = row + static_cast<std::size_t>(b) * kBytes;
+    prefetch_ahead(blk, kBytes);
     const std::uint16_t* dd = reinterpret_cast<const std::uint16_t*>(blk);
     const std::uint8_t* scales = reinterpret_cast<const std::uint8_t*>(blk) + 4;
     const std::uint8_t* qs = Q5 ? reinterpret_cast<const kq5_K*>(blk)->qs : reinterpret_cast<const kq4_K*>(blk)->qs;
