@@ -95,10 +95,12 @@ struct Bound {
   double tol = 0;
 };
 
-Bound reference(TensorType type, const std::vector<float>& w, const float* x, std::int64_t K, bool weight_is_block_quant) {
+// act_block: the activation quantization block (0 = the decode kernel's for this type).
+Bound reference(TensorType type, const std::vector<float>& w, const float* x, std::int64_t K, bool weight_is_block_quant,
+                std::int64_t act_block = 0) {
   Bound r;
   const auto act = pd::act_kind_for(type);
-  const std::int64_t B = act == pd::ActKind::q8 ? 32 : act == pd::ActKind::q8k ? 256 : 0;
+  const std::int64_t B = act_block > 0 ? act_block : act == pd::ActKind::q8 ? 32 : act == pd::ActKind::q8k ? 256 : 0;
   double abs_wx = 0, act_err = 0, terms = 0;
   for (std::int64_t i = 0; i < K; ++i) {
     r.exact += static_cast<double>(w[static_cast<std::size_t>(i)]) * x[i];
@@ -276,35 +278,118 @@ TEST_CASE("row kernels are within the derived bound of the exact dot product", "
 }
 
 TEST_CASE("ops::matmul: decode and prefill paths, 1 and 2 threads, all types", "[matmul]") {
+  using phial::ops::PrefillMath;
   std::mt19937 rng(5);
   for (int threads : {1, 2}) {
     phial::ThreadPool pool(threads);
     for (TensorType type : kAllTypes) {
-      const std::int64_t K = 512, N = 131;  // N not a multiple of the tile / chunk sizes
+      const std::int64_t K = 512, N = 131;  // N not a multiple of the tile / chunk / row-group sizes
       auto w = make_weights(type, N, K, rng, false);
       auto view = view_of(type, w, K, N);
       std::vector<std::vector<float>> wf;
       for (std::int64_t r = 0; r < N; ++r) wf.push_back(dequant_ref(type, view.row(r), K));
-      for (std::int64_t T : {std::int64_t{1}, std::int64_t{3}, phial::ops::kGemmMinTokens - 1, phial::ops::kGemmMinTokens, std::int64_t{70}}) {
-        auto X = make_activations(K * T, rng);
-        std::vector<float> Y(static_cast<std::size_t>(N * T), -1.0f);
-        phial::ops::matmul(view, X.data(), T, Y.data(), pool);
-        const bool gemm = T >= phial::ops::kGemmMinTokens;
-        for (std::int64_t t = 0; t < T; ++t)
-          for (std::int64_t r = 0; r < N; ++r) {
-            const float* x = X.data() + t * K;
-            // The prefill path dequantizes exactly and runs sgemm in f32: only summation error.
-            Bound ref = gemm ? reference(TensorType::F32, wf[static_cast<std::size_t>(r)], x, K, false)
-                             : reference(type, wf[static_cast<std::size_t>(r)], x, K, is_quantized(type));
-            const float got = Y[static_cast<std::size_t>(t * N + r)];
-            INFO("type " << phial::tensor_type_info(type).name << " T " << T << " t " << t << " r " << r
-                         << " threads " << threads << " exact " << ref.exact << " got " << got);
-            REQUIRE(std::fabs(got - ref.exact) <= ref.tol * 4);
-          }
+      for (PrefillMath math : {PrefillMath::fast, PrefillMath::f32}) {
+        const bool int8_gemm = pd::uses_int8_gemm(type, math);
+        for (std::int64_t T : {std::int64_t{1}, std::int64_t{3}, phial::ops::kGemmMinTokens - 1, phial::ops::kGemmMinTokens,
+                               std::int64_t{70}}) {
+          auto X = make_activations(K * T, rng);
+          std::vector<float> Y(static_cast<std::size_t>(N * T), -1.0f);
+          phial::ops::matmul(view, X.data(), T, Y.data(), pool, math);
+          const bool gemm = T >= phial::ops::kGemmMinTokens;
+          for (std::int64_t t = 0; t < T; ++t)
+            for (std::int64_t r = 0; r < N; ++r) {
+              const float* x = X.data() + t * K;
+              const auto& wr = wf[static_cast<std::size_t>(r)];
+              // The f32 prefill path dequantizes exactly and runs sgemm in f32: only summation error.
+              // The int8 one quantizes activations in blocks of 32, like the 32-block decode kernels.
+              Bound ref = !gemm        ? reference(type, wr, x, K, is_quantized(type))
+                          : int8_gemm ? reference(type, wr, x, K, true, 32)
+                                      : reference(TensorType::F32, wr, x, K, false);
+              const float got = Y[static_cast<std::size_t>(t * N + r)];
+              INFO("type " << phial::tensor_type_info(type).name << " T " << T << " t " << t << " r " << r
+                           << " threads " << threads << " int8 gemm " << int8_gemm << " exact " << ref.exact
+                           << " got " << got);
+              REQUIRE(std::fabs(got - ref.exact) <= ref.tol * 4);
+            }
+        }
       }
     }
   }
 }
+
+#if PHIAL_X86
+// Scale d1 and offset m1 of 32-column block b of a 4-bit row: w = d1·u - m1 (what the int8 GEMM's
+// repacking must reproduce; read here straight from the ggml block layouts).
+void block_scale_offset(TensorType type, const std::byte* row, std::int64_t b, double& d1, double& m1) {
+  if (type == TensorType::Q4_K) {
+    const auto* sb = reinterpret_cast<const pd::kq4_K*>(row) + b / 8;
+    std::uint8_t sc, mn;
+    pd::k_scale_min(static_cast<int>(b % 8), sb->scales, sc, mn);
+    d1 = static_cast<double>(pd::half_bits_to_float(sb->d)) * sc;
+    m1 = static_cast<double>(pd::half_bits_to_float(sb->dmin)) * mn;
+  } else if (type == TensorType::Q4_1) {
+    const auto* blk = reinterpret_cast<const pd::kq4_1*>(row) + b;
+    d1 = pd::half_bits_to_float(blk->d);
+    m1 = -static_cast<double>(pd::half_bits_to_float(blk->m));
+  } else {
+    const auto* blk = reinterpret_cast<const pd::kq4_0*>(row) + b;
+    d1 = pd::half_bits_to_float(blk->d);
+    m1 = 8 * d1;
+  }
+}
+
+TEST_CASE("ops::matmul: the int8 prefill GEMM is exact up to float rounding, given the quantized activations",
+          "[matmul]") {
+  using phial::ops::PrefillMath;
+  if (!phial::detail::use_avx2()) {
+    WARN("no AVX2: the int8 GEMM does not run on this CPU");
+    return;
+  }
+  std::mt19937 rng(17);
+  phial::ThreadPool pool(2);
+  // Phi-4-mini's row length; 200 rows (not a multiple of 16) and 37 tokens (not a multiple of 4).
+  // Random bytes make every scale, min and nibble pattern (including Q4_K's 6-bit packing) appear.
+  for (TensorType type : {TensorType::Q4_0, TensorType::Q4_1, TensorType::Q4_K}) {
+    for (bool random_bytes : {false, true}) {
+      const std::int64_t K = 3072, N = 200, T = 37, nb = K / 32;
+      auto w = make_weights(type, N, K, rng, random_bytes);
+      auto view = view_of(type, w, K, N);
+      REQUIRE(pd::uses_int8_gemm(type, PrefillMath::fast));
+      auto X = make_activations(K * T, rng);
+      std::vector<float> y(static_cast<std::size_t>(N * T), NAN);
+      phial::ops::matmul(view, X.data(), T, y.data(), pool, PrefillMath::fast);
+      // The activations as the GEMM sees them (the quantizer has its own test above).
+      std::vector<pd::ActQ8> act(static_cast<std::size_t>(T * nb));
+      for (std::int64_t t = 0; t < T; ++t) pd::avx2::quantize_act_q8(X.data() + t * K, act.data() + t * nb, K);
+      for (std::int64_t r = 0; r < N; ++r) {
+        auto wr = dequant_ref(type, view.row(r), K);
+        for (std::int64_t t = 0; t < T; ++t) {
+          // exact = Σ w·(d_x·q) in double. Rounding: the test's own w (one rounding each), and per block
+          // d_x·I, d_x·Σq and two accumulations per block into a running sum bounded by S.
+          double exact = 0, abs_wx = 0, S = 0;
+          for (std::int64_t b = 0; b < nb; ++b) {
+            const pd::ActQ8& a = act[static_cast<std::size_t>(t * nb + b)];
+            double d1, m1, abs_q = 0;
+            block_scale_offset(type, view.row(r), b, d1, m1);
+            for (int j = 0; j < 32; ++j) {
+              const double wx = static_cast<double>(wr[static_cast<std::size_t>(32 * b + j)]) * a.d * a.qs[j];
+              exact += wx;
+              abs_wx += std::fabs(wx);
+              abs_q += std::abs(a.qs[j]);
+            }
+            S += a.d * abs_q * (15 * std::fabs(d1) + std::fabs(m1));
+          }
+          const double tol = std::ldexp(1.0, -24) * (static_cast<double>(2 * nb + 4) * S + 2 * abs_wx) + 1e-30;
+          const float got = y[static_cast<std::size_t>(t * N + r)];
+          INFO("type " << phial::tensor_type_info(type).name << " random bytes " << random_bytes << " r " << r << " t " << t
+                       << " got " << got << " exact " << exact << " tol " << tol);
+          REQUIRE(std::fabs(got - exact) <= tol);
+        }
+      }
+    }
+  }
+}
+#endif
 
 TEST_CASE("ops::matmul rejects malformed weights", "[matmul]") {
   phial::ThreadPool pool(1);

@@ -80,6 +80,42 @@ TEST_CASE("rms_norm matches the float64 formula, eps inside the rsqrt") {
   CHECK(rows == expect);
 }
 
+#if PHIAL_X86
+namespace {
+PHIAL_TARGET_AVX2 void exp8(const float* x, float* y) { _mm256_storeu_ps(y, phial::detail::avx2::exp_ps(_mm256_loadu_ps(x))); }
+}  // namespace
+
+TEST_CASE("exp_ps: within 3 ulp of exp over the normal range, 0 below it, NaN passes") {
+  if (!phial::detail::detect_cpu_features_raw().has_avx2_fma_f16c()) return;
+  std::vector<float> x;
+  for (double v = -87.3; v <= 88.0; v += 0.00731) x.push_back(static_cast<float>(v));
+  for (float v : {0.0f, -0.0f, 1.0f, -1.0f, 0.5f * 0.693147f, -0.5f * 0.693147f, 1e-8f, -1e-8f}) x.push_back(v);
+  while (x.size() % 8) x.push_back(0.0f);
+  double worst = 0;
+  for (std::size_t i = 0; i < x.size(); i += 8) {
+    float y[8];
+    exp8(&x[i], y);
+    for (int j = 0; j < 8; ++j) {
+      const double ref = std::exp(static_cast<double>(x[i + j]));
+      worst = std::max(worst, std::abs(y[j] - ref) / ref);
+    }
+  }
+  CAPTURE(worst);
+  CHECK(worst < 3 * std::ldexp(1.0, -24));
+  const float special[8] = {-88.0f, -1000.0f, -INFINITY, NAN, 88.0f, 100.0f, 0.0f, -87.3f};
+  float y[8];
+  exp8(special, y);
+  CHECK(y[0] == 0.0f);
+  CHECK(y[1] == 0.0f);
+  CHECK(y[2] == 0.0f);
+  CHECK(std::isnan(y[3]));
+  CHECK(y[4] == Approx(std::exp(88.0)).epsilon(1e-6));
+  CHECK(std::isfinite(y[5]));
+  CHECK(y[6] == 1.0f);
+  CHECK(std::abs(y[7] / std::exp(double{-87.3f}) - 1) < 1e-6);  // the smallest normal results are still accurate
+}
+#endif
+
 TEST_CASE("swiglu is up * silu(gate) with the gate in the first half") {
   const std::int64_t n = 37;
   auto gu = random_vector(2 * n, 4, 4.0f);

@@ -38,5 +38,30 @@ PHIAL_TARGET_AVX2 inline float hsum_ps(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
+// e^x for 8 floats: x = n·ln2 + r with |r| <= ln2/2, e^r by Cephes' expf polynomial, times 2^n.
+// Relative error about 2 ulp where the result is a normal float (libm's expf: under 1 ulp); 0 where
+// e^x is below the smallest normal (x < -87.34, -inf included); x > 88.02 gives e^88.02. NaN in ->
+// NaN out. (In the softmax and SiLU this changes results by float rounding only.)
+PHIAL_TARGET_AVX2 inline __m256 exp_ps(__m256 x) {
+  const __m256 lo = _mm256_set1_ps(-87.3365447f);
+  const __m256 underflow = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
+  // min/max return their second operand when one is NaN, so NaN passes through.
+  x = _mm256_max_ps(lo, _mm256_min_ps(_mm256_set1_ps(88.02f), x));
+  const __m256 n = _mm256_floor_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f)));
+  // r = x - n·ln2, ln2 split in two so that n·C1 is exact
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+  // 2^n by building the exponent field (n in [-126, 127] after the clamp)
+  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_andnot_ps(underflow, _mm256_mul_ps(p, _mm256_castsi256_ps(e)));
+}
+
 }  // namespace phial::detail::avx2
 #endif

@@ -8,10 +8,15 @@
 //  - decode / small batches (n_tokens < kGemmMinTokens): memory-bandwidth bound. Every weight row is
 //    read once and dotted with all n_tokens activation rows while it is in cache. Rows are split
 //    across the thread pool. (Quantized integer kernels: see ops/qdot.hpp.)
-//  - prefill (n_tokens >= kGemmMinTokens): compute bound. Tiles of gemm_tile_rows() weight rows are
-//    dequantized to f32 (never the whole matrix) and multiplied with OpenBLAS `cblas_sgemm`, each
-//    pool thread working on its own tiles with OpenBLAS single-threaded (see docs/performance.md
-//    for why, and the measurement behind it).
+//  - prefill (n_tokens >= kGemmMinTokens): compute bound. Two kernels, chosen by PrefillMath:
+//    * int8 (the default where it applies: AVX2 and Q4_0/Q4_1/Q4_K weights): activations quantized
+//      to 8-bit blocks as in decode, weight tiles repacked for phial's own int8 GEMM
+//      (ops/qgemm_avx2.hpp), ~2× sgemm's speed per core.
+//    * f32: tiles of gemm_tile_rows() weight rows are dequantized to f32 (never the whole matrix)
+//      and multiplied with OpenBLAS `cblas_sgemm`, each pool thread working on its own tiles with
+//      OpenBLAS single-threaded (see docs/performance.md for why, and the measurement behind it).
+//      Activations stay f32: only rounding error, no activation quantization. Every other weight
+//      type, every CPU without AVX2, and callers who ask for PrefillMath::f32 take this path.
 #pragma once
 #include <cblas.h>
 
@@ -27,6 +32,7 @@
 #include <phial/error.hpp>
 #include <phial/model/tensor.hpp>
 #include <phial/ops/qdot.hpp>
+#include <phial/ops/qgemm_avx2.hpp>
 
 namespace phial::ops {
 
@@ -48,6 +54,16 @@ inline std::int64_t gemm_tile_rows(std::int64_t N, std::int64_t K, int threads) 
   rows = std::min<std::int64_t>(rows, static_cast<std::int64_t>(kGemmMaxTileBytes / (4 * static_cast<std::size_t>(K))));
   return std::max<std::int64_t>(rows, std::min<std::int64_t>(kGemmMinTileRows, N));
 }
+
+// How the prefill path multiplies (see the top of this file).
+enum class PrefillMath {
+  fast,  // int8 GEMM where the CPU and weight type allow it (same activation rounding as decode), else f32
+  f32,   // always dequantized weights × f32 activations in sgemm (most faithful, slower)
+};
+
+// Weight rows per repacked tile in the int8 GEMM: its scratch (1.25 bytes per weight) stays near
+// the per-core L2 size, so the rows a thread is working on are re-read from L2 for every 4 tokens.
+inline constexpr std::size_t kQgemmTileBytes = std::size_t{320} << 10;
 
 // True when matmul can compute with weights of this type.
 inline bool matmul_supports(TensorType t) noexcept { return detail::qdot_supports(t); }
@@ -132,14 +148,64 @@ inline void matmul_gemm(const TensorView& W, const float* X, std::int64_t n_toke
   });
 }
 
+#if PHIAL_X86
+// Prefill path, int8: activations -> ActQ8 rows (parallel over tokens), then per tile of rows:
+// repack to RowBlock8 groups and run the int8 GEMM against every token.
+inline void matmul_qgemm(const TensorView& W, const float* X, std::int64_t n_tokens, float* Y, ThreadPool& pool) {
+  const std::int64_t K = W.ne[0];
+  const std::int64_t N = W.rows();
+  const std::int64_t nb = K / 32;
+  // The caller's buffers, named through plain pointers: inside the pool's lambdas a thread_local
+  // name would denote the worker's own (empty) instance.
+  thread_local std::vector<ActQ8> act_buf;         // (n_tokens, nb)
+  thread_local std::vector<const ActQ8*> row_buf;  // (n_tokens): token t's first block
+  act_buf.resize(static_cast<std::size_t>(n_tokens * nb));
+  row_buf.resize(static_cast<std::size_t>(n_tokens));
+  ActQ8* const act = act_buf.data();
+  const ActQ8* const* const rows = row_buf.data();
+  for (std::int64_t t = 0; t < n_tokens; ++t) row_buf[static_cast<std::size_t>(t)] = act + t * nb;
+  pool.parallel_for(n_tokens, [&](std::int64_t t0, std::int64_t t1) {
+    for (std::int64_t t = t0; t < t1; ++t) avx2::quantize_act_q8(X + t * K, act + t * nb, K);
+  });
+  std::int64_t tile_rows = static_cast<std::int64_t>(kQgemmTileBytes / (sizeof(RowBlock8) * static_cast<std::size_t>(nb) / 8));
+  tile_rows = std::clamp<std::int64_t>(tile_rows / 16 * 16, 16, 512);
+  const std::int64_t n_tiles = (N + tile_rows - 1) / tile_rows;
+  const std::size_t stride = W.row_stride();
+  pool.parallel_for(n_tiles, [&](std::int64_t i0, std::int64_t i1) {
+    thread_local std::vector<RowBlock8> packed;  // (tile_rows / 8, nb)
+    packed.resize(static_cast<std::size_t>((tile_rows + 7) / 8 * nb));
+    for (std::int64_t i = i0; i < i1; ++i) {
+      const std::int64_t r0 = i * tile_rows;
+      const std::int64_t nr = std::min(tile_rows, N - r0);
+      for (std::int64_t g = 0; 8 * g < nr; ++g)
+        avx2::repack_rows8(W.type, W.row(r0 + 8 * g), stride, static_cast<int>(std::min<std::int64_t>(8, nr - 8 * g)),
+                           K, packed.data() + g * nb);
+      avx2::qgemm_rows(packed.data(), nr, rows, n_tokens, nb, Y + r0, N);
+    }
+  });
+}
+#endif
+
+// Which prefill kernel runs for this weight type (see the top of this file).
+inline bool uses_int8_gemm(TensorType t, PrefillMath math) noexcept {
+  return math == PrefillMath::fast && phial::detail::use_avx2() && int8_gemm_supports(t);
+}
+
 }  // namespace detail
 
 // Y(n_tokens, W.rows()) = X(n_tokens, W.ne[0]) · Wᵀ. Throws InvalidArgument for an unsupported type
 // or a malformed view.
-inline void matmul(const TensorView& W, const float* X, std::int64_t n_tokens, float* Y, ThreadPool& pool) {
+inline void matmul(const TensorView& W, const float* X, std::int64_t n_tokens, float* Y, ThreadPool& pool,
+                   PrefillMath math = PrefillMath::fast) {
   detail::check_matmul_args(W, X, n_tokens, Y);
   if (n_tokens == 0) return;
   if (n_tokens >= kGemmMinTokens) {
+#if PHIAL_X86
+    if (detail::uses_int8_gemm(W.type, math)) {
+      detail::matmul_qgemm(W, X, n_tokens, Y, pool);
+      return;
+    }
+#endif
     detail::matmul_gemm(W, X, n_tokens, Y, pool);
     return;
   }
