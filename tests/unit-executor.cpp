@@ -461,8 +461,8 @@ std::vector<GoldenFile> golden_files() {
 }  // namespace
 
 TEST_CASE("golden models: every file, whole prompt and token by token, within the README tolerances") {
-  std::printf("%-10s %-22s %12s %12s %12s  %s\n", "model", "file", "dev logits", "dev steps", "tolerance",
-              "greedy checked");
+  std::printf("%-10s %-22s %12s %12s %12s %12s  %s\n", "model", "file", "dev logits", "dev steps", "f32 prefill",
+              "tolerance", "greedy checked");
   int tested = 0;
   for (const GoldenFile& g : golden_files()) {
     const auto path = kGolden / g.model / g.file;
@@ -489,8 +489,8 @@ TEST_CASE("golden models: every file, whole prompt and token by token, within th
       phial::Session s(as_stored);
       const auto all = s.eval_all(ref.prompt);
       const double dev_stored = golden_dev(all.data(), ref.logits.data(), all.size(), ref.logit_scale);
-      std::printf("%-10s %-22s %12.3e %12s %12s  (bf16-rounded norms as stored)\n", g.model.c_str(), g.file.c_str(),
-                  dev_stored, "-", "-");
+      std::printf("%-10s %-22s %12.3e %12s %12s %12s  (bf16-rounded norms as stored)\n", g.model.c_str(),
+                  g.file.c_str(), dev_stored, "-", "-", "-");
       CHECK(dev_stored < 0.02);  // what bf16 rounding of the norm weights (2^-9 relative) amounts to
       weights.output_norm = f.output_norm;
       for (std::size_t l = 0; l < weights.layers.size(); ++l) {
@@ -507,6 +507,14 @@ TEST_CASE("golden models: every file, whole prompt and token by token, within th
     phial::Session whole(exec);
     const auto all = whole.eval_all(ref.prompt);
     const double dev_logits = golden_dev(all.data(), ref.logits.data(), n * V, ref.logit_scale);
+
+    // The same with PrefillMath::f32 (differs from the above where the int8 GEMM ran: q4_0, q4_k, q4_k_m).
+    phial::Executor exec_f32(model.config(), weights,
+                             {.threads = 2, .kv_capacity = std::int64_t(n), .prefill_math = phial::ops::PrefillMath::f32});
+    phial::Session whole_f32(exec_f32);
+    const auto all_f32 = whole_f32.eval_all(ref.prompt);
+    const double dev_f32 = golden_dev(all_f32.data(), ref.logits.data(), n * V, ref.logit_scale);
+    CHECK(dev_f32 <= tol);
 
     // Token by token through the decode path (short factors up to 32 tokens, then recomputed long).
     phial::Session step(exec);
@@ -531,8 +539,8 @@ TEST_CASE("golden models: every file, whole prompt and token by token, within th
       ++checked;
       logits = whole.eval(std::span(&ref.greedy[k], 1));
     }
-    std::printf("%-10s %-22s %12.3e %12.3e %12.3e  %zu/%zu%s\n", g.model.c_str(), g.file.c_str(), dev_logits, dev_steps,
-                tol, checked, ref.greedy.size(), f32_model ? "  (norms from hf-f32)" : "");
+    std::printf("%-10s %-22s %12.3e %12.3e %12.3e %12.3e  %zu/%zu%s\n", g.model.c_str(), g.file.c_str(), dev_logits,
+                dev_steps, dev_f32, tol, checked, ref.greedy.size(), f32_model ? "  (norms from hf-f32)" : "");
     ++tested;
   }
   CHECK(tested >= 18);  // both models: 7+ GGUFs and 2 safetensors directories each

@@ -24,7 +24,7 @@
 namespace {
 
 constexpr const char* kUsage =
-    "phial bench [--model PATH] [-p 512] [-n 128] [-t THREADS[,THREADS...]] [-r REPS] [--json] [--memory mmap|read|locked] [--kv-f16]\n"
+    "phial bench [--model PATH] [-p 512] [-n 128] [-t THREADS[,THREADS...]] [-r REPS] [--json] [--memory mmap|read|locked] [--kv-f16] [--prefill-f32]\n"
     "\n"
     "Measures prefill (pp<P>) and decode (tg<N>) throughput in tokens/s, mean ± sd over REPS runs.\n"
     "  --model PATH     GGUF file or Hugging Face directory (default: the bundled demo model)\n"
@@ -35,7 +35,8 @@ constexpr const char* kUsage =
     "  --json           one JSON object per test on standard output:\n"
     "                   {\"model\": ..., \"test\": \"pp512\", \"threads\": N, \"tokens_per_s\": mean, \"stddev\": sd}\n"
     "  --memory M       mmap (default), read (copy into anonymous memory) or locked (read + mlock)\n"
-    "  --kv-f16         16-bit KV cache";
+    "  --kv-f16         16-bit KV cache\n"
+    "  --prefill-f32    prefill with f32 sgemm even where phial's int8 GEMM applies (Q4_0/Q4_1/Q4_K)";
 
 std::vector<int> parse_list(const std::string& text, const char* what) {
   std::vector<int> out;
@@ -84,7 +85,7 @@ Stats stats(const std::vector<double>& v) {
 }
 
 int run(int argc, char** argv) {
-  phial::cli::Args args(argc, argv, {"model", "p", "n", "t", "r", "memory"}, {"json", "kv-f16"});
+  phial::cli::Args args(argc, argv, {"model", "p", "n", "t", "r", "memory"}, {"json", "kv-f16", "prefill-f32"});
   if (!args.positional().empty()) throw phial::cli::UsageError("unexpected argument '" + args.positional()[0] + "'");
   const std::string model_path = examples::model_or_demo(args.get("model")).string();
   const long long n_prompt = args.get_int("p", 512);
@@ -113,6 +114,7 @@ int run(int argc, char** argv) {
     options.threads = threads;
     options.kv_capacity = std::max<long long>({n_prompt, n_gen, 1});
     options.kv_f16 = args.has("kv-f16");
+    if (args.has("prefill-f32")) options.prefill_math = phial::ops::PrefillMath::f32;
     // One prefill call for the whole prompt, as llama-bench's default batch of 512 does.
     options.max_batch = std::max<long long>(n_prompt, 1);
     phial::Executor executor(model, options);

@@ -22,6 +22,7 @@ namespace {
 
 constexpr const char* kUsage =
     "phial logits --model PATH --ids 1,2,3 --out FILE [--step] [--threads N] [--rope-policy hf|long] [--kv-f16]\n"
+    "                    [--prefill-f32]\n"
     "\n"
     "Evaluates the token ids and writes float32 logits, row-major, one row of vocab_size floats per\n"
     "position (little-endian), to FILE.\n"
@@ -32,7 +33,9 @@ constexpr const char* kUsage =
     "                       L tokens, including the LongRoPE switch), instead of one batched prefill\n"
     "  --threads N          threads (default: all cores)\n"
     "  --rope-policy P      hf (default: transformers' short/long switch) or long (long factors always)\n"
-    "  --kv-f16             store the KV cache as 16-bit floats";
+    "  --kv-f16             store the KV cache as 16-bit floats\n"
+    "  --prefill-f32        prefill in f32 (dequantized weights, f32 activations) instead of phial's int8\n"
+    "                       GEMM for Q4_0/Q4_1/Q4_K weights: no activation rounding, about 2x slower";
 
 std::vector<std::int32_t> parse_ids(const std::string& text) {
   std::vector<std::int32_t> ids;
@@ -53,7 +56,7 @@ std::vector<std::int32_t> parse_ids(const std::string& text) {
 }
 
 int run(int argc, char** argv) {
-  phial::cli::Args args(argc, argv, {"model", "ids", "out", "threads", "rope-policy"}, {"step", "kv-f16"});
+  phial::cli::Args args(argc, argv, {"model", "ids", "out", "threads", "rope-policy"}, {"step", "kv-f16", "prefill-f32"});
   if (!args.positional().empty()) throw phial::cli::UsageError("unexpected argument '" + args.positional()[0] + "'");
   const std::string model_path = args.require("model");
   const std::vector<std::int32_t> ids = parse_ids(args.require("ids"));
@@ -72,6 +75,7 @@ int run(int argc, char** argv) {
   options.kv_capacity = static_cast<std::int64_t>(ids.size());
   options.kv_f16 = args.has("kv-f16");
   options.rope_policy = policy;
+  if (args.has("prefill-f32")) options.prefill_math = phial::ops::PrefillMath::f32;
   phial::Executor executor(model, options);
   phial::Session session(executor);
   const auto vocab = static_cast<std::size_t>(executor.vocab_size());

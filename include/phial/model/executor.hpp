@@ -42,6 +42,7 @@ struct ExecutorOptions {
   bool kv_f16 = false;             // store K/V as IEEE half (half the memory, ~1e-4 relative rounding)
   RopePolicy rope_policy = RopePolicy::hf_switch;
   std::int64_t max_batch = 256;    // prefill chunk: bounds scratch to max_batch tokens of activations
+  ops::PrefillMath prefill_math = ops::PrefillMath::fast;  // f32: slower prefill, no activation rounding
 };
 
 class Executor {

@@ -2,8 +2,9 @@
 // exactly as transformers' modeling_phi3.py computes it, on one chunk of consecutive tokens.
 //
 // The whole pass is one function, `forward`, reading top to bottom like the pseudocode of spec §2.1;
-// each op is a small function in ops/ (norm, rope, attention, activation, matmul). Activations stay
-// float32 for every weight type: matmul dequantizes/dots weights against f32 activations.
+// each op is a small function in ops/ (norm, rope, attention, activation, matmul). Activations
+// between ops are float32. Inside matmul, quantized weights meet activations rounded to 8-bit blocks
+// (always in decode; in prefill unless ExecutorOptions::prefill_math is f32), as llama.cpp does.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -14,6 +15,7 @@
 #include <phial/model/kv_cache.hpp>
 #include <phial/model/rope.hpp>
 #include <phial/model/weights.hpp>
+#include <phial/ops/prefill_math.hpp>
 
 namespace phial::detail {
 
@@ -37,6 +39,7 @@ struct ForwardModel {
   std::vector<std::vector<float>> ffn_norm;   // (n_layers, H) post_attention_layernorm
   std::vector<float> output_norm;             // (H) model.norm
   RopeTables rope;
+  ops::PrefillMath prefill_math = ops::PrefillMath::fast;  // set by the Executor from its options
 
   // Validates every shape against the config; throws FormatError naming the tensor.
   static ForwardModel build(const ModelConfig& config, const ModelWeights& weights);

@@ -31,6 +31,7 @@
 #include <phial/config.hpp>
 #include <phial/error.hpp>
 #include <phial/model/tensor.hpp>
+#include <phial/ops/prefill_math.hpp>
 #include <phial/ops/qdot.hpp>
 #include <phial/ops/qgemm_avx2.hpp>
 
@@ -54,12 +55,6 @@ inline std::int64_t gemm_tile_rows(std::int64_t N, std::int64_t K, int threads) 
   rows = std::min<std::int64_t>(rows, static_cast<std::int64_t>(kGemmMaxTileBytes / (4 * static_cast<std::size_t>(K))));
   return std::max<std::int64_t>(rows, std::min<std::int64_t>(kGemmMinTileRows, N));
 }
-
-// How the prefill path multiplies (see the top of this file).
-enum class PrefillMath {
-  fast,  // int8 GEMM where the CPU and weight type allow it (same activation rounding as decode), else f32
-  f32,   // always dequantized weights × f32 activations in sgemm (most faithful, slower)
-};
 
 // Weight rows per repacked tile in the int8 GEMM: its scratch (1.25 bytes per weight) stays near
 // the per-core L2 size, so the rows a thread is working on are re-read from L2 for every 4 tokens.

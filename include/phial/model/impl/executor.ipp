@@ -10,6 +10,7 @@ namespace phial {
 
 PHIAL_INLINE Executor::Executor(const ModelConfig& config, const ModelWeights& weights, ExecutorOptions options)
     : config_(&config), options_(options), model_(detail::ForwardModel::build(config, weights)) {
+  model_.prefill_math = options.prefill_math;
   if (options_.threads < 0) throw InvalidArgument("executor: threads must be >= 0 (0 = all cores)");
   if (options_.max_batch <= 0) throw InvalidArgument("executor: max_batch must be positive");
   if (options_.kv_capacity < 0) throw InvalidArgument("executor: kv_capacity must be >= 0 (0 = default)");
