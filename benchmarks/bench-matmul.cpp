@@ -6,9 +6,11 @@
 //  - gemv:  one "decode token" through whole layers (qkv 5120x3072, o 3072x3072, gate_up 16384x3072,
 //           down 3072x8192), enough layers that the weights are far larger than the L3; GB/s of weights
 //           read and the fraction of the measured read bandwidth.
-//  - gemm:  prefill GEMM (512 x 3072 activations times an 8192 x 3072 weight) through ops::matmul vs raw
-//           cblas_sgemm on f32 weights with OpenBLAS's own threads, and vs the other threading strategy
-//           (pool dequantizes a tile in parallel, then one OpenBLAS-threaded sgemm while the pool idles).
+//  - gemm:  prefill GEMM (512 x 3072 activations times an 8192 x 3072 weight) through ops::matmul
+//           (PrefillMath::f32: dequantized tiles + sgemm; and, for Q4_0/Q4_1/Q4_K on AVX2, the int8
+//           GEMM) vs raw cblas_sgemm on f32 weights with OpenBLAS's own threads, and vs the other
+//           threading strategy (pool dequantizes a tile in parallel, then one OpenBLAS-threaded sgemm
+//           while the pool idles).
 //  - tiles: ops::matmul's prefill tile size sweep.
 #include <cblas.h>
 
@@ -254,7 +256,11 @@ void bench_gemm(const std::vector<TensorType>& types, phial::ThreadPool& pool, i
             [&] { phial::ops::detail::matmul_gemm(view, X.data(), M, Y.data(), pool, tr); });
       continue;
     }
-    run("ops_matmul_pool_blas1", phial::ops::gemm_tile_rows(N, K, pool.size()), [&] { phial::ops::matmul(view, X.data(), M, Y.data(), pool); });
+    run("ops_matmul_pool_blas1", phial::ops::gemm_tile_rows(N, K, pool.size()),
+        [&] { phial::ops::matmul(view, X.data(), M, Y.data(), pool, phial::ops::PrefillMath::f32); });
+    if (phial::ops::detail::uses_int8_gemm(type, phial::ops::PrefillMath::fast))  // phial's int8 GEMM (the default)
+      run("ops_matmul_int8_gemm", 0,
+          [&] { phial::ops::matmul(view, X.data(), M, Y.data(), pool, phial::ops::PrefillMath::fast); });
     if (phial::tensor_type_info(type).block_elems > 1)  // the decode kernels applied to the whole batch
       run("int8_row_dot_kernels", 0, [&] { phial::ops::detail::matmul_gemv(view, X.data(), M, Y.data(), pool); });
     std::vector<float> tile;
