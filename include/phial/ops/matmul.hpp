@@ -57,7 +57,7 @@ inline std::int64_t gemm_tile_rows(std::int64_t N, std::int64_t K, int threads) 
 }
 
 // Weight rows per repacked tile in the int8 GEMM: its scratch (1.25 bytes per weight) stays near
-// the per-core L2 size, so the rows a thread is working on are re-read from L2 for every 4 tokens.
+// the per-core L2 size, where the kernel re-reads 16 of its rows for every 6 tokens.
 inline constexpr std::size_t kQgemmTileBytes = std::size_t{320} << 10;
 
 // True when matmul can compute with weights of this type.

@@ -11,13 +11,11 @@
 // 32-column block and the result is stored without a horizontal sum. int16 holds a whole block:
 // 8 steps · 2 products · 15 · 127 = 30480 <= 32767 for unsigned 4-bit weights and |q| <= 127.
 //
-// Measured on one Zen 3 core (512 tokens × 3072 × 256 rows of Q4_0): ~2.0× OpenBLAS sgemm on the
-// same weights dequantized to f32 (docs/performance.md, "Int8 prefill GEMM").
+// `bench-matmul --only gemm` (512 × 3072 · (8192 × 3072)ᵀ), one Zen 3 core: 1.97× (Q4_0) and 1.80×
+// (Q4_K) raw OpenBLAS sgemm on f32 weights (docs/performance.md, "Int8 prefill GEMM").
 //
-// Included by matmul.hpp; only called after use_avx2() said yes.
+// Included by matmul.hpp; the kernels are only called after use_avx2() said yes.
 #pragma once
-#if PHIAL_X86
-
 #include <cstddef>
 #include <cstdint>
 
@@ -43,6 +41,7 @@ inline bool int8_gemm_supports(TensorType t) noexcept {
 
 }  // namespace phial::ops::detail
 
+#if PHIAL_X86
 namespace phial::ops::detail::avx2 {
 
 // Block b (32 columns) of one row -> 32 unsigned bytes in column order, and its d, m.
