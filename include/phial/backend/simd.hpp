@@ -41,7 +41,9 @@ PHIAL_TARGET_AVX2 inline float hsum_ps(__m256 v) {
 // e^x for 8 floats: x = n·ln2 + r with |r| <= ln2/2, e^r by Cephes' expf polynomial, times 2^n.
 // Relative error within 3·2^-24 where the result is a normal float (tests/unit-ops.cpp measures it
 // over the whole range; libm's expf: under 1 ulp); 0 where e^x is below the smallest normal
-// (x < -87.34, -inf included); x > 88.02 gives e^88.02. NaN in -> NaN out. (In the softmax and SiLU this changes results by float rounding only.)
+// (x < -87.34, -inf included); x > 88.02 gives e^88.02. NaN in -> NaN out. Not the sampler's
+// exp_nonpositive (sample/sampler.hpp): that one is portable and bit-identical across platforms
+// (so a seed samples the same tokens everywhere) at 5e-6 relative error, too coarse for the forward pass. (In the softmax and SiLU this changes results by float rounding only.)
 PHIAL_TARGET_AVX2 inline __m256 exp_ps(__m256 x) {
   const __m256 lo = _mm256_set1_ps(-87.3365447f);
   const __m256 underflow = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);

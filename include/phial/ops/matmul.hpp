@@ -150,15 +150,11 @@ inline void matmul_qgemm(const TensorView& W, const float* X, std::int64_t n_tok
   const std::int64_t K = W.ne[0];
   const std::int64_t N = W.rows();
   const std::int64_t nb = K / 32;
-  // The caller's buffers, named through plain pointers: inside the pool's lambdas a thread_local
+  // The caller's buffer, named through a plain pointer: inside the pool's lambdas a thread_local
   // name would denote the worker's own (empty) instance.
-  thread_local std::vector<ActQ8> act_buf;         // (n_tokens, nb)
-  thread_local std::vector<const ActQ8*> row_buf;  // (n_tokens): token t's first block
+  thread_local std::vector<ActQ8> act_buf;  // (n_tokens, nb)
   act_buf.resize(static_cast<std::size_t>(n_tokens * nb));
-  row_buf.resize(static_cast<std::size_t>(n_tokens));
   ActQ8* const act = act_buf.data();
-  const ActQ8* const* const rows = row_buf.data();
-  for (std::int64_t t = 0; t < n_tokens; ++t) row_buf[static_cast<std::size_t>(t)] = act + t * nb;
   pool.parallel_for(n_tokens, [&](std::int64_t t0, std::int64_t t1) {
     for (std::int64_t t = t0; t < t1; ++t) avx2::quantize_act_q8(X + t * K, act + t * nb, K);
   });
@@ -175,7 +171,7 @@ inline void matmul_qgemm(const TensorView& W, const float* X, std::int64_t n_tok
       for (std::int64_t g = 0; 8 * g < nr; ++g)
         avx2::repack_rows8(W.type, W.row(r0 + 8 * g), stride, static_cast<int>(std::min<std::int64_t>(8, nr - 8 * g)),
                            K, packed.data() + g * nb);
-      avx2::qgemm_rows(packed.data(), nr, rows, n_tokens, nb, Y + r0, N);
+      avx2::qgemm_rows(packed.data(), nr, act, n_tokens, nb, Y + r0, N);
     }
   });
 }

@@ -104,10 +104,9 @@ PHIAL_TARGET_AVX2 static inline void repack_rows8(TensorType type, const std::by
 }
 
 // Y for RG groups of 8 rows × TT tokens over nb blocks: out[(t·RG + g)·8 + i] = row 8g+i, token t.
-// w[g] points at group g's nb RowBlock8s; x[t] at token t's nb ActQ8s.
+// w[g] points at group g's nb RowBlock8s; token t's nb ActQ8s start at x + t·nb.
 template <int RG, int TT>
-PHIAL_TARGET_AVX2 static void qgemm_tile(const RowBlock8* const* w, const ActQ8* const* x, std::int64_t nb,
-                                         float* out) {
+PHIAL_TARGET_AVX2 static void qgemm_tile(const RowBlock8* const* w, const ActQ8* x, std::int64_t nb, float* out) {
   // The f32 accumulators live in `out` (touched once per block); the 16 registers go to the int16
   // block sums, the weight steps and the broadcast activations. Left to itself GCC spills the int16
   // sums instead, which halves the speed.
@@ -123,7 +122,7 @@ PHIAL_TARGET_AVX2 static void qgemm_tile(const RowBlock8* const* w, const ActQ8*
       for (int g = 0; g < RG; ++g) wv[g] = _mm256_load_si256(reinterpret_cast<const __m256i*>(w[g][b].q[s]));
       for (int t = 0; t < TT; ++t) {
         std::int32_t four;
-        std::memcpy(&four, x[t][b].qs + 4 * s, 4);
+        std::memcpy(&four, x[t * nb + b].qs + 4 * s, 4);
         const __m256i xv = _mm256_set1_epi32(four);
         for (int g = 0; g < RG; ++g) {
           is[g][t] = _mm256_add_epi16(is[g][t], _mm256_maddubs_epi16(wv[g], xv));
@@ -133,7 +132,8 @@ PHIAL_TARGET_AVX2 static void qgemm_tile(const RowBlock8* const* w, const ActQ8*
       }
     }
     for (int t = 0; t < TT; ++t) {
-      const __m256 dx = _mm256_set1_ps(x[t][b].d), sx = _mm256_set1_ps(x[t][b].s);
+      const ActQ8& xb = x[t * nb + b];
+      const __m256 dx = _mm256_set1_ps(xb.d), sx = _mm256_set1_ps(xb.s);
       for (int g = 0; g < RG; ++g) {
         // Σ_c w·x = d_w·d_x·Σ u·q + m_w·(d_x·Σq)
         float* o = out + (t * RG + g) * 8;
@@ -148,8 +148,8 @@ PHIAL_TARGET_AVX2 static void qgemm_tile(const RowBlock8* const* w, const ActQ8*
 
 // qgemm_tile<RG, tt> for a run-time tt in 1..TT.
 template <int RG, int TT>
-PHIAL_TARGET_AVX2 static inline void qgemm_tile_tt(int tt, const RowBlock8* const* w, const ActQ8* const* x,
-                                                   std::int64_t nb, float* out) {
+PHIAL_TARGET_AVX2 static inline void qgemm_tile_tt(int tt, const RowBlock8* const* w, const ActQ8* x, std::int64_t nb,
+                                                   float* out) {
   if constexpr (TT > 1) {
     if (tt < TT) return qgemm_tile_tt<RG, TT - 1>(tt, w, x, nb, out);
   }
@@ -157,8 +157,8 @@ PHIAL_TARGET_AVX2 static inline void qgemm_tile_tt(int tt, const RowBlock8* cons
 }
 
 // Y[:, r0 : r0 + nr] for rows already repacked into ceil(nr / 8) groups of nb RowBlock8s each
-// (`packed`, group-major). x[t] = token t's ActQ8 row; Y row-major with leading dimension ldy.
-PHIAL_TARGET_AVX2 static inline void qgemm_rows(const RowBlock8* packed, std::int64_t nr, const ActQ8* const* x,
+// (`packed`, group-major). x: (n_tokens, nb) ActQ8s; Y row-major with leading dimension ldy.
+PHIAL_TARGET_AVX2 static inline void qgemm_rows(const RowBlock8* packed, std::int64_t nr, const ActQ8* x,
                                                 std::int64_t n_tokens, std::int64_t nb, float* Y, std::int64_t ldy) {
   // 16 rows × 6 tokens: 12 int16 sums + 2 weight steps + 1 activation broadcast + 1 constant
   // = 16 registers. One Zen 3 core, 1032 rows × 3072 × 256 tokens, ratio to sgemm in the same
@@ -174,7 +174,7 @@ PHIAL_TARGET_AVX2 static inline void qgemm_rows(const RowBlock8* packed, std::in
       const int tt = static_cast<int>(std::min<std::int64_t>(kTT, n_tokens - t));
       // A last, partial group pair runs with RG = kRG all the same (its extra group repeats the
       // previous one); only the rows that exist are copied out.
-      qgemm_tile_tt<kRG, kTT>(tt, wg, x + t, nb, out);
+      qgemm_tile_tt<kRG, kTT>(tt, wg, x + t * nb, nb, out);
       for (int j = 0; j < tt; ++j)
         for (int gg = 0; gg < rg; ++gg) {
           const std::int64_t row = 8 * (g + gg);
