@@ -351,7 +351,7 @@ TEST_CASE("ops::matmul: the int8 prefill GEMM is exact up to float rounding, giv
   phial::ThreadPool pool(2);
   // Phi-4-mini's row length; 200 rows (not a multiple of 16) and 37 tokens (not a multiple of 4).
   // Random bytes make every scale, min and nibble pattern (including Q4_K's 6-bit packing) appear.
-  for (TensorType type : {TensorType::Q4_0, TensorType::Q4_1, TensorType::Q4_K}) {
+  for (TensorType type : {TensorType::Q4_0, TensorType::Q4_1, TensorType::Q4_K, TensorType::Q6_K}) {
     for (bool random_bytes : {false, true}) {
       const std::int64_t K = 3072, N = 200, T = 37, nb = K / 32;
       auto w = make_weights(type, N, K, rng, random_bytes);
@@ -367,19 +367,26 @@ TEST_CASE("ops::matmul: the int8 prefill GEMM is exact up to float rounding, giv
         auto wr = dequant_ref(type, view.row(r), K);
         for (std::int64_t t = 0; t < T; ++t) {
           // exact = Σ w·(d_x·q) in double. Rounding: the test's own w (one rounding each), and per block
-          // d_x·I, d_x·Σq and two accumulations per block into a running sum bounded by S.
+          // d_x·I, d_x·Σq and two accumulations per block into a running sum bounded by S. (Q6_K's
+          // integer sum I is exact with its offset included: its terms are bounded by Σ|w·d_x·q|.)
           double exact = 0, abs_wx = 0, S = 0;
           for (std::int64_t b = 0; b < nb; ++b) {
             const pd::ActQ8& a = act[static_cast<std::size_t>(t * nb + b)];
-            double d1, m1, abs_q = 0;
-            block_scale_offset(type, view.row(r), b, d1, m1);
+            double abs_q = 0, abs_block = 0;
             for (int j = 0; j < 32; ++j) {
               const double wx = static_cast<double>(wr[static_cast<std::size_t>(32 * b + j)]) * a.d * a.qs[j];
               exact += wx;
               abs_wx += std::fabs(wx);
+              abs_block += std::fabs(wx);
               abs_q += std::abs(a.qs[j]);
             }
-            S += a.d * abs_q * (15 * std::fabs(d1) + std::fabs(m1));
+            if (type == TensorType::Q6_K) {
+              S += abs_block;
+            } else {
+              double d1, m1;
+              block_scale_offset(type, view.row(r), b, d1, m1);
+              S += a.d * abs_q * (15 * std::fabs(d1) + std::fabs(m1));
+            }
           }
           const double tol = std::ldexp(1.0, -24) * (static_cast<double>(2 * nb + 4) * S + 2 * abs_wx) + 1e-30;
           const float got = y[static_cast<std::size_t>(t * N + r)];

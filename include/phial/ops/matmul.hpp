@@ -9,7 +9,7 @@
 //    read once and dotted with all n_tokens activation rows while it is in cache. Rows are split
 //    across the thread pool. (Quantized integer kernels: see ops/qdot.hpp.)
 //  - prefill (n_tokens >= kGemmMinTokens): compute bound. Two kernels, chosen by PrefillMath:
-//    * int8 (the default where it applies: AVX2 and Q4_0/Q4_1/Q4_K weights): activations quantized
+//    * int8 (the default where it applies: AVX2 and Q4_0/Q4_1/Q4_K/Q6_K weights): activations quantized
 //      to 8-bit blocks as in decode, weight tiles repacked for phial's own int8 GEMM
 //      (ops/qgemm_avx2.hpp), ~2× sgemm's speed per core.
 //    * f32: tiles of gemm_tile_rows() weight rows are dequantized to f32 (never the whole matrix)
@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <phial/backend/cpu.hpp>
@@ -31,6 +32,7 @@
 #include <phial/config.hpp>
 #include <phial/error.hpp>
 #include <phial/model/tensor.hpp>
+#include <phial/ops/blas.hpp>
 #include <phial/ops/prefill_math.hpp>
 #include <phial/ops/qdot.hpp>
 #include <phial/ops/qgemm_avx2.hpp>
@@ -56,7 +58,7 @@ inline std::int64_t gemm_tile_rows(std::int64_t N, std::int64_t K, int threads) 
   return std::max<std::int64_t>(rows, std::min<std::int64_t>(kGemmMinTileRows, N));
 }
 
-// Weight rows per repacked tile in the int8 GEMM: its scratch (1.25 bytes per weight) stays near
+// Weight rows per repacked tile in the int8 GEMM: its scratch (1.25 bytes per weight, 1.5 for Q6_K) stays near
 // the per-core L2 size, where the kernel re-reads 16 of its rows for every 6 tokens.
 inline constexpr std::size_t kQgemmTileBytes = std::size_t{320} << 10;
 
@@ -79,13 +81,6 @@ inline void check_matmul_args(const TensorView& W, const float* X, std::int64_t 
     throw InvalidArgument("matmul: weight tensor '" + W.name + "' holds fewer bytes than its shape needs");
   if (n_tokens < 0) throw InvalidArgument("matmul: negative token count");
   if (n_tokens > 0 && (X == nullptr || Y == nullptr)) throw InvalidArgument("matmul: null activation/output");
-}
-
-// OpenBLAS runs single-threaded inside our pool (each pool thread calls sgemm on its own tiles), so
-// its own threads never compete with the pool's.
-// Checked on every call (a cheap getter) because the application may change it in between.
-inline void ensure_blas_single_threaded() {
-  if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
 }
 
 // Decode path: Y(t, r) for all t, rows split across the pool.
@@ -155,25 +150,36 @@ inline void matmul_qgemm(const TensorView& W, const float* X, std::int64_t n_tok
   thread_local std::vector<ActQ8> act_buf;  // (n_tokens, nb)
   act_buf.resize(static_cast<std::size_t>(n_tokens * nb));
   ActQ8* const act = act_buf.data();
+  const bool q6 = W.type == TensorType::Q6_K;
   pool.parallel_for(n_tokens, [&](std::int64_t t0, std::int64_t t1) {
-    for (std::int64_t t = t0; t < t1; ++t) avx2::quantize_act_q8(X + t * K, act + t * nb, K);
-  });
-  std::int64_t tile_rows = static_cast<std::int64_t>(kQgemmTileBytes / (sizeof(RowBlock8) * static_cast<std::size_t>(nb) / 8));
-  tile_rows = std::clamp<std::int64_t>(tile_rows / 16 * 16, 16, 512);
-  const std::int64_t n_tiles = (N + tile_rows - 1) / tile_rows;
-  const std::size_t stride = W.row_stride();
-  pool.parallel_for(n_tiles, [&](std::int64_t i0, std::int64_t i1) {
-    thread_local std::vector<RowBlock8> packed;  // (tile_rows / 8, nb)
-    packed.resize(static_cast<std::size_t>((tile_rows + 7) / 8 * nb));
-    for (std::int64_t i = i0; i < i1; ++i) {
-      const std::int64_t r0 = i * tile_rows;
-      const std::int64_t nr = std::min(tile_rows, N - r0);
-      for (std::int64_t g = 0; 8 * g < nr; ++g)
-        avx2::repack_rows8(W.type, W.row(r0 + 8 * g), stride, static_cast<int>(std::min<std::int64_t>(8, nr - 8 * g)),
-                           K, packed.data() + g * nb);
-      avx2::qgemm_rows(packed.data(), nr, act, n_tokens, nb, Y + r0, N);
+    for (std::int64_t t = t0; t < t1; ++t) {
+      avx2::quantize_act_q8(X + t * K, act + t * nb, K);
+      if (q6) avx2::act_q8_to_unsigned(act + t * nb, nb);  // the Q6_K kernel takes q + 128 (qgemm6_tile)
     }
   });
+  const std::size_t stride = W.row_stride();
+  // Per tile of rows: repack (each thread into its own scratch), then multiply with every token.
+  auto run = [&](auto* block_tag, auto repack) {  // the tag is a null Block*, for the type only
+    using Block = std::remove_pointer_t<decltype(block_tag)>;
+    std::int64_t tile_rows = static_cast<std::int64_t>(kQgemmTileBytes / (sizeof(Block) * static_cast<std::size_t>(nb) / 8));
+    tile_rows = std::clamp<std::int64_t>(tile_rows / 16 * 16, 16, 512);
+    const std::int64_t n_tiles = (N + tile_rows - 1) / tile_rows;
+    pool.parallel_for(n_tiles, [&](std::int64_t i0, std::int64_t i1) {
+      thread_local std::vector<Block> packed;  // (tile_rows / 8, nb)
+      packed.resize(static_cast<std::size_t>((tile_rows + 7) / 8 * nb));
+      for (std::int64_t i = i0; i < i1; ++i) {
+        const std::int64_t r0 = i * tile_rows;
+        const std::int64_t nr = std::min(tile_rows, N - r0);
+        for (std::int64_t g = 0; 8 * g < nr; ++g)
+          repack(W.row(r0 + 8 * g), static_cast<int>(std::min<std::int64_t>(8, nr - 8 * g)), packed.data() + g * nb);
+        avx2::qgemm_rows(packed.data(), nr, act, n_tokens, nb, Y + r0, N);
+      }
+    });
+  };
+  if (q6)
+    run(static_cast<RowBlock8Q6*>(nullptr), [&](const std::byte* rows, int n, RowBlock8Q6* out) { avx2::repack_rows8_q6(rows, stride, n, K, out); });
+  else
+    run(static_cast<RowBlock8*>(nullptr), [&](const std::byte* rows, int n, RowBlock8* out) { avx2::repack_rows8(W.type, rows, stride, n, K, out); });
 }
 #endif
 

@@ -1,4 +1,4 @@
-// phial/ops/qgemm_avx2.hpp - the int8 prefill GEMM for 4-bit weights (Q4_0, Q4_1, Q4_K), AVX2.
+// phial/ops/qgemm_avx2.hpp - the int8 prefill GEMM for Q4_0, Q4_1, Q4_K and Q6_K weights, AVX2.
 //
 //   Y(T, N) = X(T, K) · Wᵀ, X quantized to ActQ8 blocks of 32 (as the decode path quantizes it),
 //   W repacked a tile of rows at a time into RowBlock8s.
@@ -18,6 +18,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include <phial/ops/qdot.hpp>
 
@@ -32,11 +33,23 @@ struct alignas(32) RowBlock8 {
 };
 static_assert(sizeof(RowBlock8) == 320);
 
-// Weight types the int8 GEMM handles: unsigned 4-bit values with a scale and an offset per row and
-// 32-column block (Q4_K's 6-bit sub-block scales and mins fold into those floats exactly as its
-// dequantization computes them).
+// Q6_K's 8 rows × 32 columns: w(row i, column c) = d[i]·sc[h][2i]·v with v = q - 32 in [-32, 32)
+// and h = c / 16 (the sub-block of 16 within the 32-block). q[s] as in RowBlock8. The activations
+// come as unsigned bytes q_x + 128 (see qgemm6_tile), so the kernel's integer sum is
+// Σ sc·v·q_x + 128·Σ sc·v; `c` holds -128·Σ sc·v per row and starts the sum.
+struct alignas(32) RowBlock8Q6 {
+  std::int8_t q[8][32];
+  std::int16_t sc[2][16];  // words 2i and 2i+1 both hold row i's scale
+  std::int32_t c[8];
+  float d[8];
+};
+static_assert(sizeof(RowBlock8Q6) == 384);
+
+// Weight types the int8 GEMM handles. 4-bit ones: unsigned values with a scale and an offset per
+// row and 32-column block (Q4_K's 6-bit sub-block scales and mins fold into those floats exactly as
+// its dequantization computes them). Q6_K: signed 6-bit values and integer sub-block scales.
 inline bool int8_gemm_supports(TensorType t) noexcept {
-  return t == TensorType::Q4_0 || t == TensorType::Q4_1 || t == TensorType::Q4_K;
+  return t == TensorType::Q4_0 || t == TensorType::Q4_1 || t == TensorType::Q4_K || t == TensorType::Q6_K;
 }
 
 }  // namespace phial::ops::detail
@@ -70,6 +83,27 @@ PHIAL_TARGET_AVX2 static inline __m256i block_u4(TensorType type, const std::byt
   return unpack_nibbles_32(blk->qs);
 }
 
+// 8×8 transpose of 4-byte groups: row i's group s (columns 4s..4s+3) -> step s, lane i; stored to
+// q[8][32] (32-byte aligned).
+PHIAL_TARGET_AVX2 static inline void transpose_store8(const __m256i r[8], void* q) {
+  auto* out = static_cast<__m256i*>(q);
+  __m256i t[8], u[8];
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_epi32(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_epi32(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4) {
+    u[i] = _mm256_unpacklo_epi64(t[i], t[i + 2]);
+    u[i + 1] = _mm256_unpackhi_epi64(t[i], t[i + 2]);
+    u[i + 2] = _mm256_unpacklo_epi64(t[i + 1], t[i + 3]);
+    u[i + 3] = _mm256_unpackhi_epi64(t[i + 1], t[i + 3]);
+  }
+  for (int s = 0; s < 4; ++s) {
+    _mm256_store_si256(out + s, _mm256_permute2x128_si256(u[s], u[s + 4], 0x20));
+    _mm256_store_si256(out + s + 4, _mm256_permute2x128_si256(u[s], u[s + 4], 0x31));
+  }
+}
+
 // Repacks `nr` (1..8) rows of `type`, K columns, into K/32 RowBlock8s; missing rows are zero.
 PHIAL_TARGET_AVX2 static inline void repack_rows8(TensorType type, const std::byte* rows, std::size_t stride,
                                                   int nr, std::int64_t K, RowBlock8* out) {
@@ -84,21 +118,57 @@ PHIAL_TARGET_AVX2 static inline void repack_rows8(TensorType type, const std::by
         o.d[i] = o.m[i] = 0.0f;
       }
     }
-    // 8×8 transpose of 4-byte groups: row i's group s (columns 4s..4s+3) -> step s, lane i.
-    __m256i t[8], u[8];
-    for (int i = 0; i < 8; i += 2) {
-      t[i] = _mm256_unpacklo_epi32(r[i], r[i + 1]);
-      t[i + 1] = _mm256_unpackhi_epi32(r[i], r[i + 1]);
-    }
-    for (int i = 0; i < 8; i += 4) {
-      u[i] = _mm256_unpacklo_epi64(t[i], t[i + 2]);
-      u[i + 1] = _mm256_unpackhi_epi64(t[i], t[i + 2]);
-      u[i + 2] = _mm256_unpacklo_epi64(t[i + 1], t[i + 3]);
-      u[i + 3] = _mm256_unpackhi_epi64(t[i + 1], t[i + 3]);
-    }
-    for (int s = 0; s < 4; ++s) {
-      _mm256_store_si256(reinterpret_cast<__m256i*>(o.q[s]), _mm256_permute2x128_si256(u[s], u[s + 4], 0x20));
-      _mm256_store_si256(reinterpret_cast<__m256i*>(o.q[s + 4]), _mm256_permute2x128_si256(u[s], u[s + 4], 0x31));
+    transpose_store8(r, o.q);
+  }
+}
+
+// ActQ8 blocks in place: q -> q + 128 as unsigned bytes (the Q6_K kernel's activation form).
+PHIAL_TARGET_AVX2 static inline void act_q8_to_unsigned(ActQ8* x, std::int64_t n) {
+  const __m256i sign = _mm256_set1_epi8(static_cast<char>(0x80));
+  for (std::int64_t i = 0; i < n; ++i) {
+    auto* p = reinterpret_cast<__m256i*>(x[i].qs);
+    _mm256_storeu_si256(p, _mm256_xor_si256(_mm256_loadu_si256(p), sign));
+  }
+}
+
+// Repacks `nr` (1..8) rows of Q6_K, K columns, into K/32 RowBlock8Q6s; missing rows are zero.
+PHIAL_TARGET_AVX2 static inline void repack_rows8_q6(const std::byte* rows, std::size_t stride, int nr, std::int64_t K,
+                                                     RowBlock8Q6* out) {
+  const __m256i k32 = _mm256_set1_epi8(32), ones8 = _mm256_set1_epi8(1);
+  for (std::int64_t sb = 0; sb < K / 256; ++sb) {
+    for (int h = 0; h < 2; ++h) {  // the two halves of 128 values
+      __m256i v[4][8];             // (32-block k of this half, row i): 32 values q - 32
+      std::int8_t sc[8][8] = {};   // (row, sub-block of this half)
+      float d[8] = {};
+      for (int i = 0; i < 8; ++i) {
+        if (i < nr) {
+          const auto* blk = reinterpret_cast<const kq6_K*>(rows + static_cast<std::size_t>(i) * stride) + sb;
+          __m256i u[4];
+          unpack_q6_K_half(blk->ql + 64 * h, blk->qh + 32 * h, u);
+          for (int k = 0; k < 4; ++k) v[k][i] = _mm256_sub_epi8(u[k], k32);
+          std::memcpy(sc[i], blk->scales + 8 * h, 8);
+          d[i] = half(blk->d);
+        } else {
+          for (int k = 0; k < 4; ++k) v[k][i] = _mm256_setzero_si256();
+        }
+      }
+      for (int k = 0; k < 4; ++k) {
+        RowBlock8Q6& o = out[8 * sb + 4 * h + k];
+        transpose_store8(v[k], o.q);
+        for (int i = 0; i < 8; ++i) {
+          o.sc[0][2 * i] = o.sc[0][2 * i + 1] = sc[i][2 * k];
+          o.sc[1][2 * i] = o.sc[1][2 * i + 1] = sc[i][2 * k + 1];
+          o.d[i] = d[i];
+        }
+        // c = -128·Σ sc·v per row, from the repacked steps (lanes are rows).
+        __m256i sum = _mm256_setzero_si256();
+        for (int st = 0; st < 8; ++st) {
+          const __m256i pairs = _mm256_maddubs_epi16(ones8, _mm256_load_si256(reinterpret_cast<const __m256i*>(o.q[st])));
+          const __m256i scv = _mm256_load_si256(reinterpret_cast<const __m256i*>(o.sc[st / 4]));
+          sum = _mm256_add_epi32(sum, _mm256_madd_epi16(pairs, scv));
+        }
+        _mm256_store_si256(reinterpret_cast<__m256i*>(o.c), _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(sum, 7)));
+      }
     }
   }
 }
@@ -146,29 +216,86 @@ PHIAL_TARGET_AVX2 static void qgemm_tile(const RowBlock8* const* w, const ActQ8*
   }
 }
 
-// qgemm_tile<RG, tt> for a run-time tt in 1..TT.
+// Q6_K: Y for RG groups of 8 rows × TT tokens over nb blocks, out as in qgemm_tile. The token's
+// ActQ8 bytes hold q_x + 128 (unsigned, 1..255) so that maddubs can take the signed weights
+// v = q - 32: a pair of products is at most 2·255·32 = 16320 in magnitude and int16 holds two steps
+// (32640). Every two steps the int16 sums widen through madd with the sub-block scales, into int32
+// sums that start at c = -128·Σ sc·v and so end exact: Σ sc·v·q_x.
 template <int RG, int TT>
-PHIAL_TARGET_AVX2 static inline void qgemm_tile_tt(int tt, const RowBlock8* const* w, const ActQ8* x, std::int64_t nb,
+PHIAL_TARGET_AVX2 static void qgemm6_tile(const RowBlock8Q6* const* w, const ActQ8* x, std::int64_t nb, float* out) {
+  for (int i = 0; i < RG * TT * 8; ++i) out[i] = 0.0f;
+  for (std::int64_t b = 0; b < nb; ++b) {
+    __m256i acc[RG][TT];
+    for (int g = 0; g < RG; ++g) {
+      const __m256i c = _mm256_load_si256(reinterpret_cast<const __m256i*>(w[g][b].c));
+      for (int t = 0; t < TT; ++t) acc[g][t] = c;
+    }
+#pragma GCC unroll 4
+    for (int s = 0; s < 8; s += 2) {
+      __m256i wa[RG], wb[RG], sc[RG];
+      for (int g = 0; g < RG; ++g) {
+        wa[g] = _mm256_load_si256(reinterpret_cast<const __m256i*>(w[g][b].q[s]));
+        wb[g] = _mm256_load_si256(reinterpret_cast<const __m256i*>(w[g][b].q[s + 1]));
+        sc[g] = _mm256_load_si256(reinterpret_cast<const __m256i*>(w[g][b].sc[s / 4]));
+      }
+      for (int t = 0; t < TT; ++t) {
+        std::int32_t fa, fb;
+        std::memcpy(&fa, x[t * nb + b].qs + 4 * s, 4);
+        std::memcpy(&fb, x[t * nb + b].qs + 4 * s + 4, 4);
+        const __m256i xa = _mm256_set1_epi32(fa), xb = _mm256_set1_epi32(fb);
+        for (int g = 0; g < RG; ++g) {
+          const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(xa, wa[g]), _mm256_maddubs_epi16(xb, wb[g]));
+          acc[g][t] = _mm256_add_epi32(acc[g][t], _mm256_madd_epi16(p, sc[g]));
+        }
+      }
+    }
+    for (int t = 0; t < TT; ++t) {
+      const __m256 dx = _mm256_set1_ps(x[t * nb + b].d);
+      for (int g = 0; g < RG; ++g) {
+        float* o = out + (t * RG + g) * 8;
+        const __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(acc[g][t]), dx);
+        _mm256_store_ps(o, _mm256_fmadd_ps(_mm256_load_ps(w[g][b].d), f, _mm256_load_ps(o)));
+      }
+    }
+    __asm__ volatile("" : : "r"(out) : "memory");  // the accumulators stay in memory
+  }
+}
+
+// One tile of either block kind.
+template <int RG, int TT, class Block>
+PHIAL_TARGET_AVX2 static inline void qgemm_tile_any(const Block* const* w, const ActQ8* x, std::int64_t nb, float* out) {
+  if constexpr (std::is_same_v<Block, RowBlock8Q6>) qgemm6_tile<RG, TT>(w, x, nb, out);
+  else qgemm_tile<RG, TT>(w, x, nb, out);
+}
+
+// qgemm_tile<RG, tt> for a run-time tt in 1..TT.
+template <int RG, int TT, class Block>
+PHIAL_TARGET_AVX2 static inline void qgemm_tile_tt(int tt, const Block* const* w, const ActQ8* x, std::int64_t nb,
                                                    float* out) {
   if constexpr (TT > 1) {
     if (tt < TT) return qgemm_tile_tt<RG, TT - 1>(tt, w, x, nb, out);
   }
-  qgemm_tile<RG, TT>(w, x, nb, out);
+  qgemm_tile_any<RG, TT>(w, x, nb, out);
 }
 
-// Y[:, r0 : r0 + nr] for rows already repacked into ceil(nr / 8) groups of nb RowBlock8s each
+// Y[:, r0 : r0 + nr] for rows already repacked into ceil(nr / 8) groups of nb Blocks each
 // (`packed`, group-major). x: (n_tokens, nb) ActQ8s; Y row-major with leading dimension ldy.
-PHIAL_TARGET_AVX2 static inline void qgemm_rows(const RowBlock8* packed, std::int64_t nr, const ActQ8* x,
+template <class Block>
+PHIAL_TARGET_AVX2 static inline void qgemm_rows(const Block* packed, std::int64_t nr, const ActQ8* x,
                                                 std::int64_t n_tokens, std::int64_t nb, float* Y, std::int64_t ldy) {
-  // 16 rows × 6 tokens: 12 int16 sums + 2 weight steps + 1 activation broadcast + 1 constant
+  // 4-bit: 16 rows × 6 tokens: 12 int16 sums + 2 weight steps + 1 activation broadcast + 1 constant
   // = 16 registers. One Zen 3 core, 1032 rows × 3072 × 256 tokens, ratio to sgemm in the same
   // run (two runs): 2×4 1.91/1.98, 2×5 2.08/2.07, 2×6 2.00/2.13, 3×4 2.02/1.83, 1×8 1.99/1.85.
-  constexpr int kRG = 2, kTT = 6;
+  // Q6_K: 16 rows × 3 tokens (6 int32 sums, 4 weight steps, 2 scales, 2 broadcasts, temporaries).
+  // One core, 512 × 3072 · (8192 × 3072)ᵀ, GFLOP/s in alternating runs: 2×3 138/143/147,
+  // 2×4 142/128/142, 1×6 136/139/113, 1×8 135/125/125; on two threads 2×3 and 2×4 led 1×6.
+  constexpr bool kQ6 = std::is_same_v<Block, RowBlock8Q6>;
+  constexpr int kRG = 2, kTT = kQ6 ? 3 : 6;
   const std::int64_t groups = (nr + 7) / 8;
   alignas(32) float out[kRG * kTT * 8];
   for (std::int64_t g = 0; g < groups; g += kRG) {
     const int rg = static_cast<int>(std::min<std::int64_t>(kRG, groups - g));
-    const RowBlock8* wg[kRG];
+    const Block* wg[kRG];
     for (int i = 0; i < kRG; ++i) wg[i] = packed + std::min<std::int64_t>(g + i, groups - 1) * nb;
     for (std::int64_t t = 0; t < n_tokens; t += kTT) {
       const int tt = static_cast<int>(std::min<std::int64_t>(kTT, n_tokens - t));
