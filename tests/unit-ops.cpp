@@ -252,6 +252,45 @@ TEST_CASE("attend_cached: every kernel, f32 and f16 caches, equals the naive sof
   }
 }
 
+TEST_CASE("attend_tile: many queries of one kv head equal the naive softmax of each") {
+  // Queries inside and across key blocks of kAttentionTileKeys, with and without a sliding window
+  // (then some queries see nothing in the first blocks), f32 and f16 caches.
+  for (int head_dim : {128, 20}) {
+    const std::int64_t n_pos = 300, stride = head_dim + 8;
+    const std::vector<std::int64_t> pos{0, 5, 127, 128, 129, 250, 299, 299};
+    const auto nq = static_cast<std::int64_t>(pos.size());
+    auto q = random_vector(std::size_t(nq * head_dim), 21, 1.5f);
+    auto k = random_vector(std::size_t(n_pos * stride), 22, 1.5f);
+    auto v = random_vector(std::size_t(n_pos * stride), 23);
+    std::vector<std::uint16_t> kh(k.size()), vh(v.size());
+    std::vector<float> kw(k.size()), vw(v.size());
+    for (std::size_t i = 0; i < k.size(); ++i) {
+      kh[i] = phial::fp32_to_fp16(k[i]);
+      vh[i] = phial::fp32_to_fp16(v[i]);
+      kw[i] = phial::fp16_to_fp32(kh[i]);
+      vw[i] = phial::fp16_to_fp32(vh[i]);
+    }
+    const float scale = 1.0f / std::sqrt(float(head_dim));
+    for (std::int64_t window : {std::int64_t{0}, std::int64_t{50}}) {
+      std::vector<float> out(std::size_t(nq * head_dim), NAN), out_h(out.size(), NAN);
+      phial::ops::attend_tile(q.data(), nq, pos.data(), window, k.data(), v.data(), stride, head_dim, scale, out.data());
+      phial::ops::attend_tile(q.data(), nq, pos.data(), window, kh.data(), vh.data(), stride, head_dim, scale,
+                              out_h.data());
+      for (std::int64_t i = 0; i < nq; ++i) {
+        CAPTURE(head_dim, window, i, pos[std::size_t(i)]);
+        const std::vector<float> qi(q.begin() + i * head_dim, q.begin() + (i + 1) * head_dim);
+        const std::int64_t first = phial::ops::first_visible_key(pos[std::size_t(i)], window);
+        const auto ref = naive_attention(qi, k, v, stride, first, pos[std::size_t(i)] + 1, head_dim, scale);
+        const auto ref_h = naive_attention(qi, kw, vw, stride, first, pos[std::size_t(i)] + 1, head_dim, scale);
+        const std::vector<float> got(out.begin() + i * head_dim, out.begin() + (i + 1) * head_dim);
+        const std::vector<float> got_h(out_h.begin() + i * head_dim, out_h.begin() + (i + 1) * head_dim);
+        CHECK(max_abs_diff(got, ref) < 1e-5);
+        CHECK(max_abs_diff(got_h, ref_h) < 1e-5);
+      }
+    }
+  }
+}
+
 TEST_CASE("sliding window and causal visibility") {
   CHECK(phial::ops::first_visible_key(10, 0) == 0);
   CHECK(phial::ops::first_visible_key(10, 4) == 7);  // keys 7, 8, 9, 10: kv_idx > q_idx - window

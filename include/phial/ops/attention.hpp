@@ -12,14 +12,23 @@
 // head_dim is a multiple of 8, the portable version otherwise. The portable dot product is one
 // dependent chain of additions (the compiler may not reorder float sums), which made attention ~10%
 // of a 256-token prefill before the AVX2 path existed.
+//
+// `attend_tile` is the prefill version: many queries of one kv head at once, the same online softmax
+// over blocks of keys, with the scores (queries × keys) and the weighted sum of values as two
+// OpenBLAS sgemm calls per block (flash-attention's blocking, on the CPU). Memory stays bounded by the
+// tile: (queries × kAttentionTileKeys) scores, and for an f16 cache the block's keys and values in f32.
 #pragma once
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
+#include <vector>
 
+#include <phial/backend/cpu.hpp>
 #include <phial/backend/simd.hpp>
 #include <phial/config.hpp>
+#include <phial/ops/blas.hpp>
 #include <phial/ops/quant.hpp>
 
 namespace phial::ops {
@@ -151,6 +160,26 @@ PHIAL_TARGET_AVX2 void attend(const float* PHIAL_RESTRICT q, const void* k, cons
   for (int d = 0; d < head_dim; d += 8) _mm256_storeu_ps(out + d, _mm256_mul_ps(_mm256_loadu_ps(out + d), inv));
 }
 
+// Weights of one row of scores (see softmax_block_row): exp(s - m) on [j0, j1), 0 elsewhere, for
+// s[0, n rounded up to 8); returns their sum.
+PHIAL_TARGET_AVX2 inline float softmax_weights(float* s, int n, int j0, int j1, float m) {
+  for (int j = 0; j < j0; ++j) s[j] = -std::numeric_limits<float>::infinity();
+  for (int j = j1; j < (n + 7) / 8 * 8; ++j) s[j] = -std::numeric_limits<float>::infinity();
+  const __m256 mv = _mm256_set1_ps(m);
+  __m256 sum = _mm256_setzero_ps();
+  for (int j = 0; j < n; j += 8) {
+    const __m256 p = phial::detail::avx2::exp_ps(_mm256_sub_ps(_mm256_loadu_ps(s + j), mv));  // exp(-inf) = 0
+    _mm256_storeu_ps(s + j, p);
+    sum = _mm256_add_ps(sum, p);
+  }
+  return hsum_ps(sum);
+}
+
+// f16 -> f32, n a multiple of 8.
+PHIAL_TARGET_AVX2 inline void f16_row_to_f32(const std::uint16_t* src, float* dst, int n) {
+  for (int i = 0; i < n; i += 8) _mm256_storeu_ps(dst + i, load8_kv<true>(src, i));
+}
+
 }  // namespace detail::avx2
 #endif
 
@@ -177,6 +206,123 @@ inline void attend_cached(const float* q, const std::uint16_t* k, const std::uin
 // `window` keys (transformers masks kv_idx <= q_idx - window); window <= 0 means no window.
 PHIAL_ALWAYS_INLINE std::int64_t first_visible_key(std::int64_t pos, std::int64_t window) {
   return window > 0 ? std::max<std::int64_t>(0, pos - window + 1) : 0;
+}
+
+inline constexpr int kAttentionTileKeys = 128;  // keys per block in attend_tile
+
+namespace detail {
+
+// A row of IEEE halves as floats.
+inline void convert_f16_row(const std::uint16_t* src, float* dst, int n) {
+#if PHIAL_X86
+  if (n % 8 == 0 && phial::detail::use_avx2()) return avx2::f16_row_to_f32(src, dst, n);
+#endif
+  for (int i = 0; i < n; ++i) dst[i] = fp16_to_fp32(src[i]);
+}
+
+// One row of a block of scores s[0, n): the keys [j0, j1) are visible (j0 < j1). Updates the running
+// maximum m and sum l, turns s into the weights p = exp(s - m) (0 for keys not visible; s must have
+// room for n rounded up to 8) and returns the factor by which the row's earlier output must shrink.
+inline float softmax_block_row(float* s, int n, int j0, int j1, float& m, float& l) {
+  float block_max = -std::numeric_limits<float>::infinity();
+  for (int j = j0; j < j1; ++j) block_max = std::max(block_max, s[j]);
+  const float new_max = std::max(m, block_max);
+  const float correction = std::exp(m - new_max);  // 0 on the row's first visible block (m = -inf)
+  float sum = 0.0f;
+#if PHIAL_X86
+  if (phial::detail::use_avx2()) {
+    sum = avx2::softmax_weights(s, n, j0, j1, new_max);
+  } else
+#endif
+  {
+    for (int j = 0; j < n; ++j) {
+      s[j] = (j >= j0 && j < j1) ? std::exp(s[j] - new_max) : 0.0f;
+      sum += s[j];
+    }
+  }
+  l = l * correction + sum;
+  m = new_max;
+  return correction;
+}
+
+template <class T>
+void attend_tile_impl(const float* q, std::int64_t nq, const std::int64_t* qpos, std::int64_t window, const T* k,
+                      const T* v, std::int64_t kv_stride, int head_dim, float scale, float* out) {
+  constexpr int kB = kAttentionTileKeys;
+  const int hd = head_dim;
+  thread_local std::vector<float> s_buf, kf, vf, m_buf, l_buf;  // this thread's scratch
+  s_buf.resize(static_cast<std::size_t>(nq * kB));
+  m_buf.assign(static_cast<std::size_t>(nq), -std::numeric_limits<float>::infinity());
+  l_buf.assign(static_cast<std::size_t>(nq), 0.0f);
+  float* S = s_buf.data();  // (nq, kB)
+  float* m = m_buf.data();  // (nq) running maxima
+  float* l = l_buf.data();  // (nq) running sums
+  std::int64_t lo = qpos[0], hi = qpos[0] + 1;  // keys any query sees: [lo, hi)
+  for (std::int64_t i = 0; i < nq; ++i) {
+    lo = std::min(lo, first_visible_key(qpos[i], window));
+    hi = std::max(hi, qpos[i] + 1);
+  }
+  std::fill(out, out + nq * hd, 0.0f);
+  ensure_blas_single_threaded();
+  for (std::int64_t kb = lo; kb < hi; kb += kB) {
+    const int n = static_cast<int>(std::min<std::int64_t>(kB, hi - kb));
+    // The block's keys and values as f32 rows: in place for an f32 cache, converted for f16.
+    const float *kp, *vp;
+    std::int64_t ld;
+    if constexpr (std::is_same_v<T, float>) {
+      kp = k + kb * kv_stride;
+      vp = v + kb * kv_stride;
+      ld = kv_stride;
+    } else {
+      kf.resize(static_cast<std::size_t>(kB * hd));
+      vf.resize(static_cast<std::size_t>(kB * hd));
+      for (int j = 0; j < n; ++j) {
+        convert_f16_row(k + (kb + j) * kv_stride, kf.data() + j * hd, hd);
+        convert_f16_row(v + (kb + j) * kv_stride, vf.data() + j * hd, hd);
+      }
+      kp = kf.data();
+      vp = vf.data();
+      ld = hd;
+    }
+    // S (nq, n) = scale · q · kᵀ
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(nq), n, hd, scale, q, hd, kp,
+                static_cast<int>(ld), 0.0f, S, kB);
+    for (std::int64_t i = 0; i < nq; ++i) {
+      float* s = S + i * kB;
+      const int j0 = static_cast<int>(std::max<std::int64_t>(first_visible_key(qpos[i], window) - kb, 0));
+      const int j1 = static_cast<int>(std::min<std::int64_t>(qpos[i] + 1 - kb, n));
+      if (j0 >= j1) {  // nothing visible in this block: weight 0 everywhere, the row unchanged
+        std::fill(s, s + n, 0.0f);
+        continue;
+      }
+      const float c = softmax_block_row(s, n, j0, j1, m[i], l[i]);
+      if (c != 1.0f)
+        for (int d = 0; d < hd; ++d) out[i * hd + d] *= c;
+    }
+    // out (nq, hd) += p (nq, n) · v (n, hd)
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(nq), hd, n, 1.0f, S, kB, vp,
+                static_cast<int>(ld), 1.0f, out, hd);
+  }
+  for (std::int64_t i = 0; i < nq; ++i) {
+    const float inv = 1.0f / l[i];
+    for (int d = 0; d < hd; ++d) out[i * hd + d] *= inv;
+  }
+}
+
+}  // namespace detail
+
+// Prefill attention for nq queries that share one kv head: query i is row i of q (nq, head_dim) at
+// position qpos[i] and sees the keys [first_visible_key(qpos[i], window), qpos[i]] (causal, every
+// query sees at least its own key). k, v: (positions, kv_stride) as in attend_cached.
+// out (nq, head_dim) = the same softmax(scale·q·kᵀ)·v as attend_cached, up to float rounding.
+inline void attend_tile(const float* q, std::int64_t nq, const std::int64_t* qpos, std::int64_t window, const float* k,
+                        const float* v, std::int64_t kv_stride, int head_dim, float scale, float* out) {
+  detail::attend_tile_impl(q, nq, qpos, window, k, v, kv_stride, head_dim, scale, out);
+}
+inline void attend_tile(const float* q, std::int64_t nq, const std::int64_t* qpos, std::int64_t window,
+                        const std::uint16_t* k, const std::uint16_t* v, std::int64_t kv_stride, int head_dim,
+                        float scale, float* out) {
+  detail::attend_tile_impl(q, nq, qpos, window, k, v, kv_stride, head_dim, scale, out);
 }
 
 }  // namespace phial::ops

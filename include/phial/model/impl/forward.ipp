@@ -114,6 +114,10 @@ PHIAL_INLINE void ForwardScratch::reserve(const ForwardModel& m, std::int64_t n_
   tokens = n_tokens;
 }
 
+// Batches of at least this many tokens attend in tiles (ops::attend_tile) of this many tokens.
+inline constexpr std::int64_t kAttentionTileMinTokens = 16;
+inline constexpr std::int64_t kAttentionTileTokens = 32;
+
 PHIAL_INLINE void forward(const ForwardModel& m, ThreadPool& pool, KvCache& cache, ForwardScratch& s,
                           const std::int32_t* tokens, std::int64_t T, std::int64_t pos0, bool long_rope, float* logits,
                           bool all_positions) {
@@ -159,27 +163,60 @@ PHIAL_INLINE void forward(const ForwardModel& m, ThreadPool& pool, KvCache& cach
     }
     // attn (T, nH*hd): query head i of token t attends to kv head i / group over positions
     // [first visible, pos0 + t] (causal), softmax(q·k * hd^-0.5) · v.
-    // Work items ordered kv head, then token, then query head of the group: a thread's consecutive
-    // items read the same kv head's keys and values, which stay in its L2 cache (ordered token-major
-    // they cycled through every kv head's cache, ~10% slower at 512 tokens).
-    pool.parallel_for(T * m.n_heads, [&](std::int64_t begin, std::int64_t end) {
-      for (std::int64_t i = begin; i < end; ++i) {
-        const int kv_head = int(i / (T * group));
-        const std::int64_t t = (i / group) % T;
-        const int head = kv_head * group + int(i % group);
-        const std::int64_t pos = pos0 + t;
-        const float* q = qkv + t * m.qkv_dim + head * hd;
-        float* out = attn + t * m.q_dim + head * hd;
-        const std::int64_t first = ops::first_visible_key(pos, m.sliding_window);
-        if (cache.is_f16()) {
-          ops::attend_cached(q, cache.keys_f16(l, kv_head), cache.values_f16(l, kv_head), hd, first, pos + 1,
-                             m.head_dim, m.attn_scale, out);
-        } else {
-          ops::attend_cached(q, cache.keys_f32(l, kv_head), cache.values_f32(l, kv_head), hd, first, pos + 1,
-                             m.head_dim, m.attn_scale, out);
+    if (T >= kAttentionTileMinTokens) {
+      // Prefill: tiles of kAttentionTileTokens tokens × the group's query heads, one kv head each
+      // (ops::attend_tile: two sgemm calls per block of keys). Items ordered kv head-major (its keys
+      // and values stay in the thread's L2), heaviest (latest) tiles first for the load balance.
+      const std::int64_t n_tiles = (T + kAttentionTileTokens - 1) / kAttentionTileTokens;
+      pool.parallel_for(m.n_kv_heads * n_tiles, [&](std::int64_t begin, std::int64_t end) {
+        thread_local std::vector<float> q_tile, out_tile;  // (tile tokens · group, hd)
+        thread_local std::vector<std::int64_t> q_pos;      // (tile tokens · group)
+        for (std::int64_t i = begin; i < end; ++i) {
+          const int kv_head = int(i / n_tiles);
+          const std::int64_t t0 = (n_tiles - 1 - i % n_tiles) * kAttentionTileTokens;
+          const std::int64_t nt = std::min(kAttentionTileTokens, T - t0), nq = nt * group;
+          q_tile.resize(std::size_t(nq * hd));
+          out_tile.resize(std::size_t(nq * hd));
+          q_pos.resize(std::size_t(nq));
+          for (std::int64_t tt = 0; tt < nt; ++tt)  // rows (token, query head of the group)
+            for (int g = 0; g < group; ++g) {
+              const std::int64_t row = tt * group + g;
+              std::copy_n(qkv + (t0 + tt) * m.qkv_dim + (kv_head * group + g) * hd, hd, q_tile.data() + row * hd);
+              q_pos[std::size_t(row)] = pos0 + t0 + tt;
+            }
+          if (cache.is_f16())
+            ops::attend_tile(q_tile.data(), nq, q_pos.data(), m.sliding_window, cache.keys_f16(l, kv_head),
+                             cache.values_f16(l, kv_head), hd, m.head_dim, m.attn_scale, out_tile.data());
+          else
+            ops::attend_tile(q_tile.data(), nq, q_pos.data(), m.sliding_window, cache.keys_f32(l, kv_head),
+                             cache.values_f32(l, kv_head), hd, m.head_dim, m.attn_scale, out_tile.data());
+          for (std::int64_t tt = 0; tt < nt; ++tt)
+            for (int g = 0; g < group; ++g)
+              std::copy_n(out_tile.data() + (tt * group + g) * hd, hd, attn + (t0 + tt) * m.q_dim + (kv_head * group + g) * hd);
         }
-      }
-    });
+      });
+    } else {
+      // Decode and short batches: one query at a time. Work items ordered kv head, then token, then
+      // query head of the group: a thread's consecutive items read the same kv head's keys and values.
+      pool.parallel_for(T * m.n_heads, [&](std::int64_t begin, std::int64_t end) {
+        for (std::int64_t i = begin; i < end; ++i) {
+          const int kv_head = int(i / (T * group));
+          const std::int64_t t = (i / group) % T;
+          const int head = kv_head * group + int(i % group);
+          const std::int64_t pos = pos0 + t;
+          const float* q = qkv + t * m.qkv_dim + head * hd;
+          float* out = attn + t * m.q_dim + head * hd;
+          const std::int64_t first = ops::first_visible_key(pos, m.sliding_window);
+          if (cache.is_f16()) {
+            ops::attend_cached(q, cache.keys_f16(l, kv_head), cache.values_f16(l, kv_head), hd, first, pos + 1,
+                               m.head_dim, m.attn_scale, out);
+          } else {
+            ops::attend_cached(q, cache.keys_f32(l, kv_head), cache.values_f32(l, kv_head), hd, first, pos + 1,
+                               m.head_dim, m.attn_scale, out);
+          }
+        }
+      });
+    }
     // h (T, H) = attn · o_proj^T;  x += h
     ops::matmul(lw.attn_output, attn, T, h, pool, m.prefill_math);
     ops::add_inplace(x, h, T * H);
