@@ -235,17 +235,22 @@ const Shape kPlainShape{32, 24, 3, 4, 4, 8, 8, 50, false, false, 0, 1.0f};
 }  // namespace
 
 TEST_CASE("synthetic models: whole-prompt logits match the float64 reference") {
+  // 13 tokens attend one query at a time; 40 (chunks of 40 or 20) go through the tiled prefill
+  // attention (32-token tiles, a second chunk's tiles starting at position 20).
   for (const Shape& shape : {kOddShape, kPlainShape}) {
     auto m = make_model(shape, 11);
-    const auto ids = random_ids(13, shape.vocab, 3);
-    const Mat ref = reference_forward(*m, ids, /*long_factors=*/true);  // 13 > 5: long for all positions
-    for (std::int64_t max_batch : {256, 4, 1}) {  // one chunk, several chunks, token by token prefill
-      phial::Executor exec(m->config, m->weights, {.threads = 2, .kv_capacity = 64, .max_batch = max_batch});
-      phial::Session s(exec);
-      const auto all = s.eval_all(ids);
-      REQUIRE(all.size() == ref.size());
-      CHECK(rel_dev(all.data(), ref.data(), ref.size()) < 1e-5);
-      CHECK(s.size() == ids.size());
+    for (int n : {13, 40}) {
+      const auto ids = random_ids(n, shape.vocab, 3);
+      const Mat ref = reference_forward(*m, ids, /*long_factors=*/true);  // n > 5: long for all positions
+      for (std::int64_t max_batch : {256, 20, 4, 1}) {  // one chunk, several chunks, token by token prefill
+        CAPTURE(n, max_batch);
+        phial::Executor exec(m->config, m->weights, {.threads = 2, .kv_capacity = 64, .max_batch = max_batch});
+        phial::Session s(exec);
+        const auto all = s.eval_all(ids);
+        REQUIRE(all.size() == ref.size());
+        CHECK(rel_dev(all.data(), ref.data(), ref.size()) < 1e-5);
+        CHECK(s.size() == ids.size());
+      }
     }
   }
 }
