@@ -69,15 +69,14 @@ class ThreadPool {
   int size() const noexcept { return size_; }
 
   // Runs fn(begin, end) over [0, n) in chunks of at least `min_chunk` items. Chunks are handed out
-  // dynamically (an atomic counter), so a thread slowed by another process does not hold everyone up.
+  // dynamically (guided self-scheduling on an atomic counter: each grab takes a share of what is
+  // left, so chunks shrink towards the end), so a thread slowed by another process does not hold
+  // everyone up and the threads finish together.
   template <class Fn>
   void parallel_for(std::int64_t n, Fn&& fn, std::int64_t min_chunk = 1) {
     if (n <= 0) return;
     if (min_chunk < 1) min_chunk = 1;
-    // Enough chunks per thread to balance load, few enough to keep the counter cheap.
-    const std::int64_t target_chunks = static_cast<std::int64_t>(size_) * 4;
-    std::int64_t chunk = std::max(min_chunk, n / target_chunks);
-    if (size_ == 1 || n <= chunk || detail::in_pool_job) {
+    if (size_ == 1 || n <= min_chunk || detail::in_pool_job) {
       fn(std::int64_t{0}, n);
       return;
     }
@@ -86,7 +85,8 @@ class ThreadPool {
     job.ctx = const_cast<void*>(static_cast<const void*>(std::addressof(fn)));
     job.call = [](void* ctx, std::int64_t b, std::int64_t e) { (*static_cast<F*>(ctx))(b, e); };
     job.n = n;
-    job.chunk = chunk;
+    job.min_chunk = min_chunk;
+    job.split = 2 * static_cast<std::int64_t>(size_);
     run(job);
   }
 
@@ -95,7 +95,8 @@ class ThreadPool {
     void* ctx = nullptr;
     void (*call)(void*, std::int64_t, std::int64_t) = nullptr;
     std::int64_t n = 0;
-    std::int64_t chunk = 1;
+    std::int64_t min_chunk = 1;
+    std::int64_t split = 2;  // a grab takes 1/split of what is left (at least min_chunk)
     std::atomic<std::int64_t> next{0};
     std::atomic<bool> failed{false};
     std::exception_ptr error;  // written once, by the thread that flips `failed`
@@ -128,9 +129,15 @@ class ThreadPool {
     detail::in_pool_job = true;
     for (;;) {
       if (job.failed.load(std::memory_order_relaxed)) break;
-      const std::int64_t begin = job.next.fetch_add(job.chunk, std::memory_order_relaxed);
+      // Guided self-scheduling: large chunks first, smaller ones towards the end, so that the
+      // threads finish together. A decode matvec is bandwidth bound and one thread alone gets about
+      // half the DRAM bandwidth, so a thread left working alone on a last large chunk is costly.
+      std::int64_t begin = job.next.load(std::memory_order_relaxed), end = 0;
+      do {
+        if (begin >= job.n) break;
+        end = std::min(job.n, begin + std::max(job.min_chunk, (job.n - begin) / job.split));
+      } while (!job.next.compare_exchange_weak(begin, end, std::memory_order_relaxed));
       if (begin >= job.n) break;
-      const std::int64_t end = std::min(job.n, begin + job.chunk);
       try {
         job.call(job.ctx, begin, end);
       } catch (...) {
