@@ -277,6 +277,23 @@ TEST_CASE("row kernels are within the derived bound of the exact dot product", "
   }
 }
 
+// bf16 rounding of both operands: |bf(w)·bf(x) - w·x| <= (2·2^-9 + 2^-18)·|w·x| per term.
+double bf16_rounding_bound(const std::vector<float>& w, const float* x, std::int64_t K) {
+  double abs_wx = 0;
+  for (std::int64_t i = 0; i < K; ++i) abs_wx += std::fabs(static_cast<double>(w[static_cast<std::size_t>(i)]) * x[i]);
+  return (std::ldexp(1.0, -8) + std::ldexp(1.0, -18)) * abs_wx;
+}
+
+// bf16 round to nearest even, as the test's own independent rounding (no NaN/inf in these inputs).
+float round_bf16(float f) {
+  std::uint32_t u;
+  std::memcpy(&u, &f, 4);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  u &= 0xffff0000u;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
 TEST_CASE("ops::matmul: decode and prefill paths, 1 and 2 threads, all types", "[matmul]") {
   using phial::ops::PrefillMath;
   std::mt19937 rng(5);
@@ -290,8 +307,11 @@ TEST_CASE("ops::matmul: decode and prefill paths, 1 and 2 threads, all types", "
       for (std::int64_t r = 0; r < N; ++r) wf.push_back(dequant_ref(type, view.row(r), K));
       for (PrefillMath math : {PrefillMath::fast, PrefillMath::f32}) {
         const bool int8_gemm = pd::uses_int8_gemm(type, math);
-        // Both values take the same f32 path where the int8 GEMM does not apply: run it once.
-        if (math == PrefillMath::f32 && !pd::uses_int8_gemm(type, PrefillMath::fast)) continue;
+        const bool amx_gemm = pd::uses_amx_gemm(type, math);
+        // Both values take the same f32 path where neither own GEMM applies: run it once.
+        if (math == PrefillMath::f32 && !pd::uses_int8_gemm(type, PrefillMath::fast) &&
+            !pd::uses_amx_gemm(type, PrefillMath::fast))
+          continue;
         for (std::int64_t T : {std::int64_t{1}, std::int64_t{3}, phial::ops::kGemmMinTokens - 1, phial::ops::kGemmMinTokens,
                                std::int64_t{70}}) {
           auto X = make_activations(K * T, rng);
@@ -307,9 +327,12 @@ TEST_CASE("ops::matmul: decode and prefill paths, 1 and 2 threads, all types", "
               Bound ref = !gemm        ? reference(type, wr, x, K, is_quantized(type))
                           : int8_gemm ? reference(type, wr, x, K, true, 32)
                                       : reference(TensorType::F32, wr, x, K, false);
+              // The AMX one rounds both operands to bf16 (relative error <= 2^-9 each).
+              if (gemm && amx_gemm) ref.tol += bf16_rounding_bound(wr, x, K);
               const float got = Y[static_cast<std::size_t>(t * N + r)];
               INFO("type " << phial::tensor_type_info(type).name << " T " << T << " t " << t << " r " << r
-                           << " threads " << threads << " int8 gemm " << int8_gemm << " exact " << ref.exact
+                           << " threads " << threads << " int8 gemm " << int8_gemm << " amx gemm " << amx_gemm
+                           << " exact " << ref.exact
                            << " got " << got);
               REQUIRE(std::fabs(got - ref.exact) <= ref.tol * 4);
             }
@@ -356,10 +379,10 @@ TEST_CASE("ops::matmul: the int8 prefill GEMM is exact up to float rounding, giv
       const std::int64_t K = 3072, N = 200, T = 37, nb = K / 32;
       auto w = make_weights(type, N, K, rng, random_bytes);
       auto view = view_of(type, w, K, N);
-      REQUIRE(pd::uses_int8_gemm(type, PrefillMath::fast));
+      REQUIRE(pd::int8_gemm_supports(type));
       auto X = make_activations(K * T, rng);
       std::vector<float> y(static_cast<std::size_t>(N * T), NAN);
-      phial::ops::matmul(view, X.data(), T, y.data(), pool, PrefillMath::fast);
+      pd::matmul_qgemm(view, X.data(), T, y.data(), pool);  // directly: matmul prefers AMX where present
       // The activations as the GEMM sees them (the quantizer has its own test above).
       std::vector<pd::ActQ8> act(static_cast<std::size_t>(T * nb));
       for (std::int64_t t = 0; t < T; ++t) pd::avx2::quantize_act_q8(X.data() + t * K, act.data() + t * nb, K);
@@ -392,6 +415,49 @@ TEST_CASE("ops::matmul: the int8 prefill GEMM is exact up to float rounding, giv
           const float got = y[static_cast<std::size_t>(t * N + r)];
           INFO("type " << phial::tensor_type_info(type).name << " random bytes " << random_bytes << " r " << r << " t " << t
                        << " got " << got << " exact " << exact << " tol " << tol);
+          REQUIRE(std::fabs(got - exact) <= tol);
+        }
+      }
+    }
+  }
+}
+#endif
+
+#if PHIAL_HAS_AMX_KERNELS
+TEST_CASE("ops::matmul: the AMX bf16 prefill GEMM is exact up to f32 summation, given bf16-rounded operands",
+          "[matmul]") {
+  if (!pd::amx::amx_usable()) {
+    WARN("no AMX-BF16 here (or the OS refused it): the AMX GEMM does not run on this CPU");
+    return;
+  }
+  std::mt19937 rng(23);
+  for (int threads : {1, 2}) {
+    phial::ThreadPool pool(threads);
+    // Shapes off every padding boundary: K not a multiple of 32 (F32 rows), rows and tokens not
+    // multiples of 16 or 32, and one that is exact; Q8_0 and Q4_K for two dequantizers.
+    struct Shape { TensorType type; std::int64_t K, N, T; };
+    for (Shape sh : {Shape{TensorType::Q8_0, 3072, 200, 37}, Shape{TensorType::Q4_K, 512, 64, 32},
+                     Shape{TensorType::Q4_0, 96, 33, 17}, Shape{TensorType::F32, 100, 47, 50}}) {
+      const auto [type, K, N, T] = sh;
+      auto w = make_weights(type, N, K, rng, false);
+      auto view = view_of(type, w, K, N);
+      auto X = make_activations(K * T, rng);
+      std::vector<float> y(static_cast<std::size_t>(N * T), NAN);
+      pd::matmul_amx(view, X.data(), T, y.data(), pool);
+      for (std::int64_t r = 0; r < N; ++r) {
+        auto wr = dequant_ref(type, view.row(r), K);
+        for (std::int64_t t = 0; t < T; ++t) {
+          double exact = 0, abs_p = 0;
+          for (std::int64_t i = 0; i < K; ++i) {
+            const double p = static_cast<double>(round_bf16(wr[static_cast<std::size_t>(i)])) * round_bf16(X[static_cast<std::size_t>(t * K + i)]);
+            exact += p;
+            abs_p += std::fabs(p);
+          }
+          // Products of bf16 values are exact in f32; only the f32 sums round.
+          const double tol = static_cast<double>(K + 8) * std::ldexp(1.0, -24) * abs_p + 1e-30;
+          const float got = y[static_cast<std::size_t>(t * N + r)];
+          INFO("type " << phial::tensor_type_info(type).name << " K " << K << " N " << N << " T " << T << " r " << r
+                       << " t " << t << " threads " << threads << " got " << got << " exact " << exact << " tol " << tol);
           REQUIRE(std::fabs(got - exact) <= tol);
         }
       }

@@ -33,6 +33,7 @@
 #include <phial/error.hpp>
 #include <phial/model/tensor.hpp>
 #include <phial/ops/blas.hpp>
+#include <phial/ops/gemm_amx.hpp>
 #include <phial/ops/prefill_math.hpp>
 #include <phial/ops/qdot.hpp>
 #include <phial/ops/qgemm_avx2.hpp>
@@ -61,6 +62,10 @@ inline std::int64_t gemm_tile_rows(std::int64_t N, std::int64_t K, int threads) 
 // Weight rows per repacked tile in the int8 GEMM: its scratch (1.25 bytes per weight, 1.5 for Q6_K) stays near
 // the per-core L2 size, where the kernel re-reads 16 of its rows for every 6 tokens.
 inline constexpr std::size_t kQgemmTileBytes = std::size_t{320} << 10;
+
+// bf16 bytes per weight tile in the AMX GEMM: the tile stays in L2 (2 MiB per core on Sapphire
+// Rapids) beside the 32 tokens of activations it meets at a time.
+inline constexpr std::size_t kAmxTileBytes = std::size_t{768} << 10;
 
 // True when matmul can compute with weights of this type.
 inline bool matmul_supports(TensorType t) noexcept { return detail::qdot_supports(t); }
@@ -183,9 +188,47 @@ inline void matmul_qgemm(const TensorView& W, const float* X, std::int64_t n_tok
 }
 #endif
 
+#if PHIAL_HAS_AMX_KERNELS
+// Prefill path, AMX bf16 (ops/gemm_amx.hpp): activations -> bf16 VNNI pairs (parallel over groups of
+// 16 tokens), then per tile of rows: dequantize, round to bf16, multiply with every token.
+inline void matmul_amx(const TensorView& W, const float* X, std::int64_t n_tokens, float* Y, ThreadPool& pool) {
+  const std::int64_t K = W.ne[0];
+  const std::int64_t N = W.rows();
+  const std::int64_t Kp = amx::pad32(K);
+  thread_local std::vector<std::uint16_t> act_buf;  // (pad32(n_tokens)/16, Kp/2, 16, 2)
+  act_buf.resize(amx::act_words(n_tokens, K));
+  std::uint16_t* const xb = act_buf.data();  // a plain pointer: see matmul_qgemm
+  pool.parallel_for(amx::pad32(n_tokens) / 16, [&](std::int64_t g0, std::int64_t g1) {
+    thread_local std::vector<std::uint16_t> row;
+    row.resize(static_cast<std::size_t>(Kp));
+    amx::pack_act(X, n_tokens, K, 16 * g0, 16 * g1, xb, row.data());
+  });
+  std::int64_t tile_rows = static_cast<std::int64_t>(kAmxTileBytes / (2 * static_cast<std::size_t>(Kp)));
+  tile_rows = std::clamp<std::int64_t>(tile_rows / amx::kPad * amx::kPad, amx::kPad, 512);
+  const std::int64_t n_tiles = (N + tile_rows - 1) / tile_rows;
+  pool.parallel_for(n_tiles, [&](std::int64_t i0, std::int64_t i1) {
+    thread_local std::vector<std::uint16_t> wb;   // (pad32(tile_rows)/16, Kp/32, 16, 32)
+    thread_local std::vector<float> row;          // (K)
+    wb.resize(static_cast<std::size_t>(amx::pad32(tile_rows) * Kp));
+    row.resize(static_cast<std::size_t>(K));
+    for (std::int64_t i = i0; i < i1; ++i) {
+      const std::int64_t r0 = i * tile_rows;
+      const std::int64_t nr = std::min(tile_rows, N - r0);
+      for (std::int64_t r = 0; r < nr; ++r) amx::pack_weight_row(W.type, W.row(r0 + r), K, r, wb.data(), row.data());
+      amx::zero_weight_rows(nr, K, wb.data());
+      amx::gemm_tile(wb.data(), nr, xb, n_tokens, Kp, Y + r0, N);
+    }
+  });
+}
+#endif
+
 // Which prefill kernel runs for this weight type (see the top of this file).
+inline bool uses_amx_gemm(TensorType t, PrefillMath math) noexcept {
+  const bool quantized = t != TensorType::F32 && t != TensorType::F16 && t != TensorType::BF16;
+  return math == PrefillMath::fast && quantized && amx::amx_usable();
+}
 inline bool uses_int8_gemm(TensorType t, PrefillMath math) noexcept {
-  return math == PrefillMath::fast && phial::detail::use_avx2() && int8_gemm_supports(t);
+  return math == PrefillMath::fast && !uses_amx_gemm(t, math) && phial::detail::use_avx2() && int8_gemm_supports(t);
 }
 
 }  // namespace detail
@@ -197,6 +240,12 @@ inline void matmul(const TensorView& W, const float* X, std::int64_t n_tokens, f
   detail::check_matmul_args(W, X, n_tokens, Y);
   if (n_tokens == 0) return;
   if (n_tokens >= kGemmMinTokens) {
+#if PHIAL_HAS_AMX_KERNELS
+    if (detail::uses_amx_gemm(W.type, math)) {
+      detail::matmul_amx(W, X, n_tokens, Y, pool);
+      return;
+    }
+#endif
 #if PHIAL_X86
     if (detail::uses_int8_gemm(W.type, math)) {
       detail::matmul_qgemm(W, X, n_tokens, Y, pool);
