@@ -296,3 +296,20 @@ TEST_CASE("sliding window and causal visibility") {
   CHECK(phial::ops::first_visible_key(10, 4) == 7);  // keys 7, 8, 9, 10: kv_idx > q_idx - window
   CHECK(phial::ops::first_visible_key(2, 4) == 0);
 }
+
+TEST_CASE("FlushSubnormals flushes on this thread while alive and restores the caller's mode") {
+  volatile float tiny = 1e-38f;  // normal; tiny / 16 is subnormal
+  const float before = tiny / 16.0f;
+  REQUIRE(before > 0.0f);
+  {
+    const phial::detail::FlushSubnormals flush;
+    const float inside = tiny / 16.0f;
+#if PHIAL_X86
+    REQUIRE(inside == 0.0f);
+#else
+    REQUIRE(inside > 0.0f);
+#endif
+  }
+  const float after = tiny / 16.0f;
+  REQUIRE(after == before);
+}

@@ -25,6 +25,27 @@ inline bool use_avx2() noexcept {
 #endif
 }
 
+// While alive, this thread's SSE/AVX arithmetic treats subnormal floats as zero, in and out (MXCSR
+// FTZ + DAZ); the caller's mode is restored on exit. For kernels where values below 1.2e-38 carry no
+// information but cost a microcode assist per instruction that meets one (on Sapphire Rapids the
+// prefill softmax of one random-weight Q8_0 model spent 8.5 % of pp512 there; 0 % with this).
+class FlushSubnormals {
+ public:
+#if PHIAL_X86
+  FlushSubnormals() noexcept : saved_(_mm_getcsr()) { _mm_setcsr(saved_ | 0x8040u); }
+  ~FlushSubnormals() { _mm_setcsr(saved_); }
+#else
+  FlushSubnormals() noexcept = default;
+#endif
+  FlushSubnormals(const FlushSubnormals&) = delete;
+  FlushSubnormals& operator=(const FlushSubnormals&) = delete;
+
+ private:
+#if PHIAL_X86
+  unsigned saved_;
+#endif
+};
+
 }  // namespace phial::detail
 
 #if PHIAL_X86

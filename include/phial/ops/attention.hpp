@@ -249,6 +249,8 @@ template <class T>
 void attend_tile_impl(const float* q, std::int64_t nq, const std::int64_t* qpos, std::int64_t window, const T* k,
                       const T* v, std::int64_t kv_stride, int head_dim, float scale, float* out) {
   if (nq <= 0) return;
+  // Scores far below the row's maximum give weights of 0; subnormal ones would only be slow.
+  const phial::detail::FlushSubnormals flush;
   constexpr int kB = kAttentionTileKeys;
   const int hd = head_dim;
   thread_local std::vector<float> s_buf, kf, vf, m_buf, l_buf;  // this thread's scratch
