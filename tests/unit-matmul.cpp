@@ -284,6 +284,14 @@ double bf16_rounding_bound(const std::vector<float>& w, const float* x, std::int
   return (std::ldexp(1.0, -8) + std::ldexp(1.0, -18)) * abs_wx;
 }
 
+// The AMX GEMM's split for f16/bf16 weights: w·x within 2^-17·|w·x| per product (gemm_amx.hpp),
+// bounded here by 2^-16, plus f32 sums over 3K products.
+double split_bound(const std::vector<float>& w, const float* x, std::int64_t K) {
+  double abs_wx = 0;
+  for (std::int64_t i = 0; i < K; ++i) abs_wx += std::fabs(static_cast<double>(w[static_cast<std::size_t>(i)]) * x[i]);
+  return (std::ldexp(1.0, -16) + static_cast<double>(3 * K + 8) * std::ldexp(1.0, -24)) * abs_wx;
+}
+
 // bf16 round to nearest even, as the test's own independent rounding (no NaN/inf in these inputs).
 float round_bf16(float f) {
   std::uint32_t u;
@@ -327,8 +335,10 @@ TEST_CASE("ops::matmul: decode and prefill paths, 1 and 2 threads, all types", "
               Bound ref = !gemm        ? reference(type, wr, x, K, is_quantized(type))
                           : int8_gemm ? reference(type, wr, x, K, true, 32)
                                       : reference(TensorType::F32, wr, x, K, false);
-              // The AMX one rounds both operands to bf16 (relative error <= 2^-9 each).
-              if (gemm && amx_gemm) ref.tol += bf16_rounding_bound(wr, x, K);
+              // The AMX one rounds both operands to bf16 (relative error <= 2^-9 each), or for 16-bit
+              // weights splits them into bf16 pairs (about 2^-17, see split_bound).
+              if (gemm && amx_gemm)
+                ref.tol += pd::amx::split_parts(type) > 1 ? split_bound(wr, x, K) : bf16_rounding_bound(wr, x, K);
               const float got = Y[static_cast<std::size_t>(t * N + r)];
               INFO("type " << phial::tensor_type_info(type).name << " T " << T << " t " << t << " r " << r
                            << " threads " << threads << " int8 gemm " << int8_gemm << " amx gemm " << amx_gemm
@@ -436,8 +446,11 @@ TEST_CASE("ops::matmul: the AMX bf16 prefill GEMM is exact up to f32 summation, 
     // Shapes off every padding boundary: K not a multiple of 32 (F32 rows), rows and tokens not
     // multiples of 16 or 32, and one that is exact; Q8_0 and Q4_K for two dequantizers.
     struct Shape { TensorType type; std::int64_t K, N, T; };
+    // F16 and BF16 take the split (three and two bf16 products per product): checked against w·x itself.
     for (Shape sh : {Shape{TensorType::Q8_0, 3072, 200, 37}, Shape{TensorType::Q4_K, 512, 64, 32},
-                     Shape{TensorType::Q4_0, 96, 33, 17}, Shape{TensorType::F32, 100, 47, 50}}) {
+                     Shape{TensorType::Q4_0, 96, 33, 17}, Shape{TensorType::F32, 100, 47, 50},
+                     Shape{TensorType::F16, 3072, 40, 20}, Shape{TensorType::BF16, 200, 33, 31},
+                     Shape{TensorType::F16, 100, 17, 16}}) {
       const auto [type, K, N, T] = sh;
       auto w = make_weights(type, N, K, rng, false);
       auto view = view_of(type, w, K, N);
@@ -447,14 +460,17 @@ TEST_CASE("ops::matmul: the AMX bf16 prefill GEMM is exact up to f32 summation, 
       for (std::int64_t r = 0; r < N; ++r) {
         auto wr = dequant_ref(type, view.row(r), K);
         for (std::int64_t t = 0; t < T; ++t) {
+          const bool split = pd::amx::split_parts(type) > 1;
           double exact = 0, abs_p = 0;
           for (std::int64_t i = 0; i < K; ++i) {
-            const double p = static_cast<double>(round_bf16(wr[static_cast<std::size_t>(i)])) * round_bf16(X[static_cast<std::size_t>(t * K + i)]);
+            const float w1 = wr[static_cast<std::size_t>(i)], x1 = X[static_cast<std::size_t>(t * K + i)];
+            const double p = split ? static_cast<double>(w1) * x1 : static_cast<double>(round_bf16(w1)) * round_bf16(x1);
             exact += p;
             abs_p += std::fabs(p);
           }
-          // Products of bf16 values are exact in f32; only the f32 sums round.
-          const double tol = static_cast<double>(K + 8) * std::ldexp(1.0, -24) * abs_p + 1e-30;
+          // Products of bf16 values are exact in f32; only the f32 sums round. The split: split_bound.
+          const double tol = (split ? split_bound(wr, X.data() + t * K, K)
+                                    : static_cast<double>(K + 8) * std::ldexp(1.0, -24) * abs_p) + 1e-30;
           const float got = y[static_cast<std::size_t>(t * N + r)];
           INFO("type " << phial::tensor_type_info(type).name << " K " << K << " N " << N << " T " << T << " r " << r
                        << " t " << t << " threads " << threads << " got " << got << " exact " << exact << " tol " << tol);

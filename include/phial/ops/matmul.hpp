@@ -8,8 +8,11 @@
 //  - decode / small batches (n_tokens < kGemmMinTokens): memory-bandwidth bound. Every weight row is
 //    read once and dotted with all n_tokens activation rows while it is in cache. Rows are split
 //    across the thread pool. (Quantized integer kernels: see ops/qdot.hpp.)
-//  - prefill (n_tokens >= kGemmMinTokens): compute bound. Two kernels, chosen by PrefillMath:
-//    * int8 (the default where it applies: AVX2 and Q4_0/Q4_1/Q4_K/Q6_K weights): activations quantized
+//  - prefill (n_tokens >= kGemmMinTokens): compute bound. Three kernels, chosen by PrefillMath and the CPU:
+//    * AMX bf16 (the default where the CPU has AMX-BF16, for every weight type but f32): weights
+//      dequantized and rounded to bf16 a tile at a time (f16/bf16 weights split into bf16 pairs, so
+//      they stay within ~1e-5 of exact), TDPBF16PS tiles (ops/gemm_amx.hpp); ~3× the int8 GEMM.
+//    * int8 (the default where it applies without AMX: AVX2 and Q4_0/Q4_1/Q4_K/Q6_K weights): activations quantized
 //      to 8-bit blocks as in decode, weight tiles repacked for phial's own int8 GEMM
 //      (ops/qgemm_avx2.hpp), ~2× sgemm's speed per core.
 //    * f32: tiles of gemm_tile_rows() weight rows are dequantized to f32 (never the whole matrix)
@@ -194,29 +197,30 @@ inline void matmul_qgemm(const TensorView& W, const float* X, std::int64_t n_tok
 inline void matmul_amx(const TensorView& W, const float* X, std::int64_t n_tokens, float* Y, ThreadPool& pool) {
   const std::int64_t K = W.ne[0];
   const std::int64_t N = W.rows();
-  const std::int64_t Kp = amx::pad32(K);
-  thread_local std::vector<std::uint16_t> act_buf;  // (pad32(n_tokens)/16, Kp/2, 16, 2)
-  act_buf.resize(amx::act_words(n_tokens, K));
+  const int parts = amx::split_parts(W.type);
+  const std::int64_t Kx = parts * amx::pad32(K);  // the GEMM's columns: `parts` segments of pad32(K)
+  thread_local std::vector<std::uint16_t> act_buf;  // (pad32(n_tokens)/16, Kx/2, 16, 2)
+  act_buf.resize(amx::act_words(n_tokens, K, parts));
   std::uint16_t* const xb = act_buf.data();  // a plain pointer: see matmul_qgemm
   pool.parallel_for(amx::pad32(n_tokens) / 16, [&](std::int64_t g0, std::int64_t g1) {
     thread_local std::vector<std::uint16_t> row;
-    row.resize(static_cast<std::size_t>(Kp));
-    amx::pack_act(X, n_tokens, K, 16 * g0, 16 * g1, xb, row.data());
+    row.resize(static_cast<std::size_t>(Kx));
+    amx::pack_act(X, n_tokens, K, parts, 16 * g0, 16 * g1, xb, row.data());
   });
-  std::int64_t tile_rows = static_cast<std::int64_t>(kAmxTileBytes / (2 * static_cast<std::size_t>(Kp)));
+  std::int64_t tile_rows = static_cast<std::int64_t>(kAmxTileBytes / (2 * static_cast<std::size_t>(Kx)));
   tile_rows = std::clamp<std::int64_t>(tile_rows / amx::kPad * amx::kPad, amx::kPad, 512);
   const std::int64_t n_tiles = (N + tile_rows - 1) / tile_rows;
   pool.parallel_for(n_tiles, [&](std::int64_t i0, std::int64_t i1) {
-    thread_local std::vector<std::uint16_t> wb;   // (pad32(tile_rows)/16, Kp/32, 16, 32)
+    thread_local std::vector<std::uint16_t> wb;   // (pad32(tile_rows)/16, Kx/32, 16, 32)
     thread_local std::vector<float> row;          // (K)
-    wb.resize(static_cast<std::size_t>(amx::pad32(tile_rows) * Kp));
+    wb.resize(static_cast<std::size_t>(amx::pad32(tile_rows) * Kx));
     row.resize(static_cast<std::size_t>(K));
     for (std::int64_t i = i0; i < i1; ++i) {
       const std::int64_t r0 = i * tile_rows;
       const std::int64_t nr = std::min(tile_rows, N - r0);
       for (std::int64_t r = 0; r < nr; ++r) amx::pack_weight_row(W.type, W.row(r0 + r), K, r, wb.data(), row.data());
-      amx::zero_weight_rows(nr, K, wb.data());
-      amx::gemm_tile(wb.data(), nr, xb, n_tokens, Kp, Y + r0, N);
+      amx::zero_weight_rows(nr, Kx, wb.data());
+      amx::gemm_tile(wb.data(), nr, xb, n_tokens, Kx, Y + r0, N);
     }
   });
 }
@@ -224,8 +228,7 @@ inline void matmul_amx(const TensorView& W, const float* X, std::int64_t n_token
 
 // Which prefill kernel runs for this weight type (see the top of this file).
 inline bool uses_amx_gemm(TensorType t, PrefillMath math) noexcept {
-  const bool quantized = t != TensorType::F32 && t != TensorType::F16 && t != TensorType::BF16;
-  return math == PrefillMath::fast && quantized && amx::amx_usable();
+  return math == PrefillMath::fast && t != TensorType::F32 && amx::amx_usable();
 }
 inline bool uses_int8_gemm(TensorType t, PrefillMath math) noexcept {
   return math == PrefillMath::fast && !uses_amx_gemm(t, math) && phial::detail::use_avx2() && int8_gemm_supports(t);
