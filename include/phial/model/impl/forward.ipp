@@ -144,23 +144,38 @@ PHIAL_INLINE void forward(const ForwardModel& m, ThreadPool& pool, KvCache& cach
   for (std::int64_t t = 0; t < T; ++t)
     ops::rope_cos_sin(inv_freq.data(), half, pos0 + t, m.rope.mscale, cos_t + t * half, sin_t + t * half);
 
+  // Row-wise ops (norms, RoPE, residual adds, SwiGLU) on tokens [t0, t1): split over the pool for
+  // a prefill batch (serial, they were ~8 % of a 512-token prefill once the GEMM took AMX), inline
+  // for decode, where a pool round trip costs more than the op.
+  auto by_rows = [&](auto&& fn) {
+    if (T >= kAttentionTileMinTokens)
+      pool.parallel_for(T, [&](std::int64_t t0, std::int64_t t1) { fn(t0, t1); }, 8);
+    else
+      fn(std::int64_t{0}, T);
+  };
+  auto norm_rows = [&](const float* weight, std::int64_t t0, std::int64_t t1) {
+    ops::rms_norm_rows(x + t0 * H, weight, h + t0 * H, t1 - t0, H, m.rms_eps);
+  };
+
   for (int l = 0; l < m.n_layers; ++l) {
     const LayerWeights& lw = W.layers[static_cast<std::size_t>(l)];
 
     // ---- attention block ----
     // h (T, H) = rmsnorm(x) * input_layernorm
-    ops::rms_norm_rows(x, m.attn_norm[std::size_t(l)].data(), h, T, H, m.rms_eps);
+    by_rows([&](std::int64_t t0, std::int64_t t1) { norm_rows(m.attn_norm[std::size_t(l)].data(), t0, t1); });
     // qkv (T, qkv_dim) = h · qkv_proj^T; per token: q (nH, hd) | k (nKV, hd) | v (nKV, hd)
     ops::matmul(lw.attn_qkv, h, T, qkv, pool, m.prefill_math);
     // Rotate q and k over their first `rot` dims, then cache k (after RoPE) and v.
-    for (std::int64_t t = 0; t < T; ++t) {
-      float* q = qkv + t * m.qkv_dim;
-      float* k = q + m.q_dim;
-      const float* v = k + m.kv_dim;
-      ops::rope_apply_heads(q, m.n_heads, m.head_dim, cos_t + t * half, sin_t + t * half, rot);
-      ops::rope_apply_heads(k, m.n_kv_heads, m.head_dim, cos_t + t * half, sin_t + t * half, rot);
-      cache.store(l, pos0 + t, k, v);
-    }
+    by_rows([&](std::int64_t t0, std::int64_t t1) {
+      for (std::int64_t t = t0; t < t1; ++t) {
+        float* q = qkv + t * m.qkv_dim;
+        float* k = q + m.q_dim;
+        const float* v = k + m.kv_dim;
+        ops::rope_apply_heads(q, m.n_heads, m.head_dim, cos_t + t * half, sin_t + t * half, rot);
+        ops::rope_apply_heads(k, m.n_kv_heads, m.head_dim, cos_t + t * half, sin_t + t * half, rot);
+        cache.store(l, pos0 + t, k, v);  // distinct positions: no two threads write the same slot
+      }
+    });
     // attn (T, nH*hd): query head i of token t attends to kv head i / group over positions
     // [first visible, pos0 + t] (causal), softmax(q·k * hd^-0.5) · v.
     if (T >= kAttentionTileMinTokens) {
@@ -219,18 +234,19 @@ PHIAL_INLINE void forward(const ForwardModel& m, ThreadPool& pool, KvCache& cach
     }
     // h (T, H) = attn · o_proj^T;  x += h
     ops::matmul(lw.attn_output, attn, T, h, pool, m.prefill_math);
-    ops::add_inplace(x, h, T * H);
-
     // ---- MLP block ----
-    // h (T, H) = rmsnorm(x) * post_attention_layernorm
-    ops::rms_norm_rows(x, m.ffn_norm[std::size_t(l)].data(), h, T, H, m.rms_eps);
+    // x += h; h (T, H) = rmsnorm(x) * post_attention_layernorm
+    by_rows([&](std::int64_t t0, std::int64_t t1) {
+      ops::add_inplace(x + t0 * H, h + t0 * H, (t1 - t0) * H);
+      norm_rows(m.ffn_norm[std::size_t(l)].data(), t0, t1);
+    });
     // gate_up (T, 2I) = h · gate_up_proj^T, rows gate | up
     ops::matmul(lw.ffn_up, h, T, gate_up, pool, m.prefill_math);
     // act (T, I) = up * silu(gate)
-    ops::swiglu_rows(gate_up, act, T, I);
+    by_rows([&](std::int64_t t0, std::int64_t t1) { ops::swiglu_rows(gate_up + t0 * 2 * I, act + t0 * I, t1 - t0, I); });
     // h (T, H) = act · down_proj^T;  x += h
     ops::matmul(lw.ffn_down, act, T, h, pool, m.prefill_math);
-    ops::add_inplace(x, h, T * H);
+    by_rows([&](std::int64_t t0, std::int64_t t1) { ops::add_inplace(x + t0 * H, h + t0 * H, (t1 - t0) * H); });
   }
 
   // logits = rmsnorm(x) · lm_head^T (lm_head is token_embd itself when tied), for every position
