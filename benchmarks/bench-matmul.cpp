@@ -258,9 +258,14 @@ void bench_gemm(const std::vector<TensorType>& types, phial::ThreadPool& pool, i
     }
     run("ops_matmul_pool_blas1", phial::ops::gemm_tile_rows(N, K, pool.size()),
         [&] { phial::ops::matmul(view, X.data(), M, Y.data(), pool, phial::ops::PrefillMath::f32); });
-    if (phial::ops::detail::uses_int8_gemm(type, phial::ops::PrefillMath::fast))  // phial's int8 GEMM (the default)
-      run("ops_matmul_int8_gemm", 0,
+    if (phial::ops::detail::uses_amx_gemm(type, phial::ops::PrefillMath::fast))  // the default with AMX-BF16
+      run("ops_matmul_amx_bf16", 0,
           [&] { phial::ops::matmul(view, X.data(), M, Y.data(), pool, phial::ops::PrefillMath::fast); });
+#if PHIAL_X86
+    // phial's int8 GEMM (the default on AVX2 CPUs without AMX), called directly so that it also runs beside AMX
+    if (phial::detail::use_avx2() && phial::ops::detail::int8_gemm_supports(type))
+      run("ops_matmul_int8_gemm", 0, [&] { phial::ops::detail::matmul_qgemm(view, X.data(), M, Y.data(), pool); });
+#endif
     if (phial::tensor_type_info(type).block_elems > 1)  // the decode kernels applied to the whole batch
       run("int8_row_dot_kernels", 0, [&] { phial::ops::detail::matmul_gemv(view, X.data(), M, Y.data(), pool); });
     std::vector<float> tile;
