@@ -177,9 +177,10 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) inline void stor
   std::memcpy(dst, &v, 64);
 }
 
-// Q4_0 and Q8_0 blocks are 32 columns, one tile row each: dequantized (d·(q - 8), d·q: exact in
-// f32) and rounded straight into place. The same values as dequant_row + rounding, in one pass.
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,f16c"))) inline bool pack_weight_row_fused(
+// Q4_0 and Q8_0 blocks and Q4_K sub-blocks are 32 columns, one tile row each: dequantized (d·(q - 8),
+// d·q: exact in f32; d·sc·q - dmin·m as dequant_row computes it) and rounded straight into place, in
+// one pass.
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,f16c,avx2"))) inline bool pack_weight_row_fused(
     TensorType type, const std::byte* src, std::int64_t K, std::uint16_t* dst) {
   const std::int64_t steps = K / 32;
   if (type == TensorType::Q4_0 && K % 32 == 0) {
@@ -203,6 +204,27 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,f16c"))) inline bool
       const __m128i hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b[s].qs + 16));
       store_bf16_32(_mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(lo))),
                     _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(hi))), dst + s * 512);
+    }
+    return true;
+  }
+  if (type == TensorType::Q4_K && K % 256 == 0) {  // 8 sub-blocks of 32 per block: d·sc·q - dmin·m
+    const auto* b = reinterpret_cast<const kq4_K*>(src);
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (std::int64_t i = 0; i < K / 256; ++i) {
+      const float d = _cvtsh_ss(b[i].d), dmin = _cvtsh_ss(b[i].dmin);
+      for (int p = 0; p < 4; ++p) {  // sub-blocks 2p (low nibbles) and 2p + 1 (high) share 32 bytes
+        const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].qs + 32 * p));
+        const __m256i q[2] = {_mm256_and_si256(raw, m4), _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4)};
+        for (int h = 0; h < 2; ++h) {
+          std::uint8_t sc, mn;
+          k_scale_min(2 * p + h, b[i].scales, sc, mn);
+          const __m512 d1 = _mm512_set1_ps(d * sc), m1 = _mm512_set1_ps(dmin * mn);
+          const __m512 lo = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm256_castsi256_si128(q[h])));
+          const __m512 hi = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm256_extracti128_si256(q[h], 1)));
+          store_bf16_32(_mm512_sub_ps(_mm512_mul_ps(d1, lo), m1), _mm512_sub_ps(_mm512_mul_ps(d1, hi), m1),
+                        dst + (8 * i + 2 * p + h) * 512);
+        }
+      }
     }
     return true;
   }
