@@ -277,19 +277,22 @@ TEST_CASE("row kernels are within the derived bound of the exact dot product", "
   }
 }
 
-// bf16 rounding of both operands: |bf(w)·bf(x) - w·x| <= (2·2^-9 + 2^-18)·|w·x| per term.
-double bf16_rounding_bound(const std::vector<float>& w, const float* x, std::int64_t K) {
+// Σ |w_i·x_i| in double.
+double sum_abs_products(const std::vector<float>& w, const float* x, std::int64_t K) {
   double abs_wx = 0;
   for (std::int64_t i = 0; i < K; ++i) abs_wx += std::fabs(static_cast<double>(w[static_cast<std::size_t>(i)]) * x[i]);
-  return (std::ldexp(1.0, -8) + std::ldexp(1.0, -18)) * abs_wx;
+  return abs_wx;
+}
+
+// bf16 rounding of both operands: |bf(w)·bf(x) - w·x| <= (2·2^-9 + 2^-18)·|w·x| per term.
+double bf16_rounding_bound(const std::vector<float>& w, const float* x, std::int64_t K) {
+  return (std::ldexp(1.0, -8) + std::ldexp(1.0, -18)) * sum_abs_products(w, x, K);
 }
 
 // The AMX GEMM's split for f16/bf16 weights: w·x within 2^-17·|w·x| per product (gemm_amx.hpp),
 // bounded here by 2^-16, plus f32 sums over 3K products.
 double split_bound(const std::vector<float>& w, const float* x, std::int64_t K) {
-  double abs_wx = 0;
-  for (std::int64_t i = 0; i < K; ++i) abs_wx += std::fabs(static_cast<double>(w[static_cast<std::size_t>(i)]) * x[i]);
-  return (std::ldexp(1.0, -16) + static_cast<double>(3 * K + 8) * std::ldexp(1.0, -24)) * abs_wx;
+  return (std::ldexp(1.0, -16) + static_cast<double>(3 * K + 8) * std::ldexp(1.0, -24)) * sum_abs_products(w, x, K);
 }
 
 // bf16 round to nearest even, as the test's own independent rounding (no NaN/inf in these inputs).

@@ -88,27 +88,16 @@ inline bool amx_usable() noexcept {
   return usable;
 }
 
-// 16 f32 -> 16 bf16, round to nearest even (NaN stays NaN).
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) inline void to_bf16_16(const float* x,
-                                                                                        std::uint16_t* y) {
-  const __m256bh h = _mm512_cvtneps_pbh(_mm512_loadu_ps(x));
-  std::memcpy(y, &h, 32);
+// 32 f32 -> 32 bf16 (64 bytes: one row of a weight tile), round to nearest even (NaN stays NaN).
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) inline void store_bf16_32(__m512 lo, __m512 hi,
+                                                                                           std::uint16_t* dst) {
+  const __m512bh v = _mm512_cvtne2ps_pbh(hi, lo);  // the second operand fills the low half
+  std::memcpy(dst, &v, 64);
 }
 
-// n f32 -> bf16, scalar tail; zero-fills y[n, n_pad).
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) inline void row_to_bf16(
-    const float* x, std::int64_t n, std::uint16_t* y, std::int64_t n_pad) {
-  std::int64_t i = 0;
-  for (; i + 16 <= n; i += 16) to_bf16_16(x + i, y + i);
-  if (i < n) {
-    alignas(64) float tmp[16] = {};
-    std::memcpy(tmp, x + i, static_cast<std::size_t>(n - i) * sizeof(float));
-    alignas(64) std::uint16_t out[16];
-    to_bf16_16(tmp, out);
-    std::memcpy(y + i, out, static_cast<std::size_t>(n - i) * sizeof(std::uint16_t));
-    i = n;
-  }
-  std::fill(y + i, y + n_pad, std::uint16_t{0});
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) inline void to_bf16_32(const float* x,
+                                                                                        std::uint16_t* y) {
+  store_bf16_32(_mm512_loadu_ps(x), _mm512_loadu_ps(x + 16), y);
 }
 
 // 32 f32 -> hi = bf16(x) and lo = bf16(x - hi), 32 each: x = hi + lo within 2^-18·|x|.
@@ -127,14 +116,16 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) inline void spli
   std::memcpy(lo, &l, 64);
 }
 
-// n f32 -> hi and lo bf16 rows (split_bf16_32), zero-padded to pad32(n).
-inline void row_to_bf16_split(const float* x, std::int64_t n, std::uint16_t* hi, std::uint16_t* lo) {
-  std::int64_t i = 0;
-  for (; i + 32 <= n; i += 32) split_bf16_32(x + i, hi + i, lo + i);
-  if (i < n) {
+// fn(s, p) for each 32-column chunk s of the n values at x, p pointing at its 32 floats; a partial
+// last chunk is passed zero-padded, so every bf16 row this file writes ends padded to pad32(n).
+template <class Fn>
+inline void for_each_chunk32(const float* x, std::int64_t n, Fn&& fn) {
+  const std::int64_t full = n / 32;
+  for (std::int64_t s = 0; s < full; ++s) fn(s, x + 32 * s);
+  if (32 * full < n) {
     alignas(64) float tmp[32] = {};
-    std::memcpy(tmp, x + i, static_cast<std::size_t>(n - i) * sizeof(float));
-    split_bf16_32(tmp, hi + i, lo + i);
+    std::memcpy(tmp, x + 32 * full, static_cast<std::size_t>(n - 32 * full) * sizeof(float));
+    fn(full, static_cast<const float*>(tmp));
   }
 }
 
@@ -148,11 +139,14 @@ inline void pack_act(const float* X, std::int64_t T, std::int64_t K, int parts, 
   for (std::int64_t t = t0; t < t1; ++t) {
     if (t >= T) {
       std::fill(row, row + Kx, std::uint16_t{0});
-    } else if (parts == 1) {
-      row_to_bf16(X + t * K, K, row, Kp);
     } else {
       std::uint16_t* lo = row + (parts - 1) * Kp;
-      row_to_bf16_split(X + t * K, K, row, lo);
+      for_each_chunk32(X + t * K, K, [&](std::int64_t c, const float* x) {
+        if (parts == 1)
+          to_bf16_32(x, row + 32 * c);
+        else
+          split_bf16_32(x, row + 32 * c, lo + 32 * c);
+      });
       if (parts == 3) std::memcpy(row + Kp, row, static_cast<std::size_t>(Kp) * 2);
     }
     // (pair p of token t) -> group t/16, row p, word t%16
@@ -170,12 +164,9 @@ struct alignas(64) TileConfig {
   std::uint8_t rows[16] = {};
 };
 
-// 32 f32 -> 32 bf16 (64 bytes: one row of a weight tile).
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) inline void store_bf16_32(__m512 lo, __m512 hi,
-                                                                                           std::uint16_t* dst) {
-  const __m512bh v = _mm512_cvtne2ps_pbh(hi, lo);  // the second operand fills the low half
-  std::memcpy(dst, &v, 64);
-}
+// 16 signed (unsigned) bytes -> 16 floats.
+__attribute__((target("avx512f"))) inline __m512 i8_to_ps(__m128i v) { return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(v)); }
+__attribute__((target("avx512f"))) inline __m512 u8_to_ps(__m128i v) { return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(v)); }
 
 // Q4_0 and Q8_0 blocks and Q4_K sub-blocks are 32 columns, one tile row each: dequantized (d·(q - 8),
 // d·q: exact in f32; d·sc·q - dmin·m as dequant_row computes it) and rounded straight into place, in
@@ -191,8 +182,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,f16c,avx2"))) inline
       const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b[s].qs));
       const __m128i lo = _mm_sub_epi8(_mm_and_si128(raw, m4), eight);                    // columns 0..15
       const __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(raw, 4), m4), eight);  // 16..31
-      store_bf16_32(_mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(lo))),
-                    _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(hi))), dst + s * 512);
+      store_bf16_32(_mm512_mul_ps(d, i8_to_ps(lo)), _mm512_mul_ps(d, i8_to_ps(hi)), dst + s * 512);
     }
     return true;
   }
@@ -202,8 +192,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,f16c,avx2"))) inline
       const __m512 d = _mm512_set1_ps(_cvtsh_ss(b[s].d));
       const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b[s].qs));
       const __m128i hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b[s].qs + 16));
-      store_bf16_32(_mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(lo))),
-                    _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(hi))), dst + s * 512);
+      store_bf16_32(_mm512_mul_ps(d, i8_to_ps(lo)), _mm512_mul_ps(d, i8_to_ps(hi)), dst + s * 512);
     }
     return true;
   }
@@ -219,8 +208,8 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,f16c,avx2"))) inline
           std::uint8_t sc, mn;
           k_scale_min(2 * p + h, b[i].scales, sc, mn);
           const __m512 d1 = _mm512_set1_ps(d * sc), m1 = _mm512_set1_ps(dmin * mn);
-          const __m512 lo = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm256_castsi256_si128(q[h])));
-          const __m512 hi = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm256_extracti128_si256(q[h], 1)));
+          const __m512 lo = u8_to_ps(_mm256_castsi256_si128(q[h]));
+          const __m512 hi = u8_to_ps(_mm256_extracti128_si256(q[h], 1));
           store_bf16_32(_mm512_sub_ps(_mm512_mul_ps(d1, lo), m1), _mm512_sub_ps(_mm512_mul_ps(d1, hi), m1),
                         dst + (8 * i + 2 * p + h) * 512);
         }
@@ -233,34 +222,23 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,f16c,avx2"))) inline
 
 // Row r of a weight tile (`src`: K values of `type`) into its tiled bf16 layout `wb` (see
 // gemm_tile), in split_parts(type) segments (see pack_act). `row` is K floats of scratch.
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) inline void pack_weight_row(
-    TensorType type, const std::byte* src, std::int64_t K, std::int64_t r, std::uint16_t* wb, float* row) {
+inline void pack_weight_row(TensorType type, const std::byte* src, std::int64_t K, std::int64_t r, std::uint16_t* wb,
+                            float* row) {
   const int parts = split_parts(type);
-  const std::int64_t Kp = pad32(K), steps = Kp / 32;
+  const std::int64_t steps = pad32(K) / 32;
   std::uint16_t* dst = wb + (r / 16) * parts * steps * 512 + (r % 16) * 32;
-  if (parts > 1) {
-    const float* w = dequantize_rows_f32(type, src, 1, K, row);
-    alignas(64) float tmp[32] = {};
-    alignas(64) std::uint16_t hi[32], lo[32];
-    for (std::int64_t s = 0; s < steps; ++s) {
-      const float* x = w + 32 * s;
-      if (32 * s + 32 > K) {  // zero-padded tail
-        std::memcpy(tmp, x, static_cast<std::size_t>(K - 32 * s) * sizeof(float));
-        x = tmp;
-      }
-      split_bf16_32(x, hi, lo);
-      std::memcpy(dst + s * 512, hi, 64);
-      std::memcpy(dst + (steps + s) * 512, parts == 3 ? lo : hi, 64);  // bf16 weights: lo = 0, w twice
-      if (parts == 3) std::memcpy(dst + (2 * steps + s) * 512, hi, 64);
+  if (parts == 1 && pack_weight_row_fused(type, src, K, dst)) return;
+  for_each_chunk32(dequantize_rows_f32(type, src, 1, K, row), K, [&](std::int64_t s, const float* w) {
+    if (parts == 1) {
+      to_bf16_32(w, dst + s * 512);
+      return;
     }
-    return;
-  }
-  if (pack_weight_row_fused(type, src, K, dst)) return;
-  const float* w = dequantize_rows_f32(type, src, 1, K, row);
-  const std::int64_t full = K / 32;
-  for (std::int64_t s = 0; s < full; ++s)
-    store_bf16_32(_mm512_loadu_ps(w + 32 * s), _mm512_loadu_ps(w + 32 * s + 16), dst + s * 512);
-  if (full < steps) row_to_bf16(w + 32 * full, K - 32 * full, dst + full * 512, 32);  // zero-padded tail
+    alignas(64) std::uint16_t hi[32], lo[32];
+    split_bf16_32(w, hi, lo);
+    std::memcpy(dst + s * 512, hi, 64);
+    std::memcpy(dst + (steps + s) * 512, parts == 3 ? lo : hi, 64);  // bf16 weights: lo = 0, w twice
+    if (parts == 3) std::memcpy(dst + (2 * steps + s) * 512, hi, 64);
+  });
 }
 
 // Weight rows [nr, pad32(nr)) of `wb` (Kx = parts·pad32(K) columns) set to zero.

@@ -117,6 +117,8 @@ PHIAL_INLINE void ForwardScratch::reserve(const ForwardModel& m, std::int64_t n_
 // Batches of at least this many tokens attend in tiles (ops::attend_tile) of this many tokens.
 inline constexpr std::int64_t kAttentionTileMinTokens = 16;
 inline constexpr std::int64_t kAttentionTileTokens = 32;
+// Batches at least this large run their row-wise ops (norms, RoPE, residual adds, SwiGLU) on the pool.
+inline constexpr std::int64_t kParallelRowsMinTokens = 16;
 
 PHIAL_INLINE void forward(const ForwardModel& m, ThreadPool& pool, KvCache& cache, ForwardScratch& s,
                           const std::int32_t* tokens, std::int64_t T, std::int64_t pos0, bool long_rope, float* logits,
@@ -148,7 +150,7 @@ PHIAL_INLINE void forward(const ForwardModel& m, ThreadPool& pool, KvCache& cach
   // a prefill batch (serial, they were ~8 % of a 512-token prefill once the GEMM took AMX), inline
   // for decode, where a pool round trip costs more than the op.
   auto by_rows = [&](auto&& fn) {
-    if (T >= kAttentionTileMinTokens)
+    if (T >= kParallelRowsMinTokens)
       pool.parallel_for(T, [&](std::int64_t t0, std::int64_t t1) { fn(t0, t1); }, 8);
     else
       fn(std::int64_t{0}, T);
