@@ -157,6 +157,8 @@ struct Shape {
 // Phi-4-mini decoder layer: fused qkv, attention output, fused gate_up, down.
 const Shape kLayer[] = {{"qkv", 5120, 3072}, {"o", 3072, 3072}, {"gate_up", 16384, 3072}, {"down", 3072, 8192}};
 
+// Every SIMD level of this machine's decode kernels is timed on the same weights, the levels taking
+// turns rep by rep (so drift in the shared machine's bandwidth hits them alike); one line per level.
 void bench_gemv(TensorType type, phial::ThreadPool& pool, int reps, double bw) {
   std::int64_t layer_bytes = 0;
   for (auto& s : kLayer) layer_bytes += phial::row_bytes(type, s.K) * s.rows;
@@ -171,19 +173,27 @@ void bench_gemv(TensorType type, phial::ThreadPool& pool, int reps, double bw) {
     }
   std::vector<float> x(8192), y(16384);
   for (auto& v : x) v = static_cast<float>(static_cast<std::int64_t>(next_rand() % 2001) - 1000) * 1e-3f;
-  auto token = [&] {
-    for (auto& v : views) phial::ops::matmul(v, x.data(), 1, y.data(), pool);
+  namespace pd = phial::ops::detail;
+  std::vector<pd::SimdLevel> levels;
+  for (auto l : pd::available_simd_levels())
+    if (l != pd::SimdLevel::scalar) levels.push_back(l);
+  if (levels.empty()) levels.push_back(pd::SimdLevel::scalar);
+  auto token = [&](pd::SimdLevel level) {
+    for (auto& v : views) pd::matmul_gemv(v, x.data(), 1, y.data(), pool, level);
   };
-  token();  // warm-up (page faults)
-  std::vector<double> secs;
-  for (int r = 0; r < reps; ++r) secs.push_back(seconds(token));
-  const double s = median(secs);
+  token(levels.back());  // warm-up (page faults)
+  std::vector<std::vector<double>> secs(levels.size());
+  for (int r = 0; r < reps; ++r)
+    for (std::size_t l = 0; l < levels.size(); ++l) secs[l].push_back(seconds([&] { token(levels[l]); }));
   const double bytes = static_cast<double>(layer_bytes) * n_layers;
-  std::printf(
-      "{\"bench\": \"gemv\", \"type\": \"%s\", \"threads\": %d, \"layers\": %d, \"bytes\": %.0f, \"ms\": %.3f, "
-      "\"gb_per_s\": %.2f, \"fraction_of_read_bw\": %.3f, \"phi4_mini_tok_per_s_estimate\": %.2f}\n",
-      std::string(phial::tensor_type_info(type).name).c_str(), pool.size(), n_layers, bytes, s * 1e3,
-      bytes / s / 1e9, bytes / s / 1e9 / bw, 1.0 / (s / n_layers * 32));
+  for (std::size_t l = 0; l < levels.size(); ++l) {
+    const double s = median(secs[l]);
+    std::printf(
+        "{\"bench\": \"gemv\", \"type\": \"%s\", \"simd\": \"%s\", \"threads\": %d, \"layers\": %d, \"bytes\": %.0f, "
+        "\"ms\": %.3f, \"gb_per_s\": %.2f, \"fraction_of_read_bw\": %.3f, \"phi4_mini_tok_per_s_estimate\": %.2f}\n",
+        std::string(phial::tensor_type_info(type).name).c_str(), pd::simd_level_name(levels[l]), pool.size(), n_layers,
+        bytes, s * 1e3, bytes / s / 1e9, bytes / s / 1e9 / bw, 1.0 / (s / n_layers * 32));
+  }
   std::fflush(stdout);
 }
 

@@ -1,4 +1,4 @@
-// unit-matmul: every row kernel (scalar and AVX2) and ops::matmul (decode and prefill paths)
+// unit-matmul: every row kernel (scalar, AVX2 and AVX-512 VNNI) and ops::matmul (decode and prefill paths)
 // against an independent reference: ops/quant.hpp's dequantize_row + a double-precision dot.
 //
 // Error bound for the integer kernels (derived, not tuned). The activation row x is quantized per
@@ -93,6 +93,7 @@ std::vector<float> dequant_ref(TensorType type, const std::byte* row, std::int64
 struct Bound {
   double exact = 0;  // Σ w_i x_i in double
   double tol = 0;
+  double float_err = 0;  // the float-rounding part of tol (0 for f32 activations)
 };
 
 // act_block: the activation quantization block (0 = the decode kernel's for this type).
@@ -129,7 +130,30 @@ Bound reference(TensorType type, const std::vector<float>& w, const float* x, st
   }
   const double float_err = 16.0 * static_cast<double>(K / 32 + 8) * std::ldexp(1.0, -24) * terms;
   r.tol = act_err + float_err;
+  r.float_err = float_err;
   return r;
+}
+
+// The activations as every quantizer must produce them: x̂_i = d_b·q_i from the scalar quantizer
+// for this type's block size (each level's quantizer is checked against it exactly, below).
+std::vector<double> dequantized_activations(TensorType type, const float* x, std::int64_t K) {
+  std::vector<double> xq(static_cast<std::size_t>(K));
+  if (pd::act_kind_for(type) == pd::ActKind::q8) {
+    std::vector<pd::ActQ8> a(static_cast<std::size_t>(K / 32));
+    pd::quantize_act_q8_scalar(x, a.data(), K);
+    for (std::int64_t i = 0; i < K; ++i) {
+      const pd::ActQ8& b = a[static_cast<std::size_t>(i / 32)];
+      xq[static_cast<std::size_t>(i)] = static_cast<double>(b.d) * b.qs[i % 32];
+    }
+  } else {
+    std::vector<pd::ActQ8K> a(static_cast<std::size_t>(K / 256));
+    pd::quantize_act_q8k_scalar(x, a.data(), K);
+    for (std::int64_t i = 0; i < K; ++i) {
+      const pd::ActQ8K& b = a[static_cast<std::size_t>(i / 256)];
+      xq[static_cast<std::size_t>(i)] = static_cast<double>(b.d) * b.qs[i % 256];
+    }
+  }
+  return xq;
 }
 
 std::vector<float> make_activations(std::int64_t n, std::mt19937& rng) {
@@ -164,10 +188,10 @@ TEST_CASE("own dequantizers (scalar and SIMD) agree exactly with ops/quant.hpp",
       const std::size_t rb = static_cast<std::size_t>(phial::row_bytes(type, K));
       for (int r = 0; r < 3; ++r) {
         auto ref = dequant_ref(type, w.data() + rb * static_cast<std::size_t>(r), K);
-        for (auto level : {pd::SimdLevel::scalar, pd::best_simd_level()}) {
+        for (auto level : pd::available_simd_levels()) {
           std::vector<float> mine(static_cast<std::size_t>(K));
           pd::dequant_row(type, w.data() + rb * static_cast<std::size_t>(r), mine.data(), K, level);
-          INFO("type " << phial::tensor_type_info(type).name << " simd " << static_cast<int>(level));
+          INFO("type " << phial::tensor_type_info(type).name << " simd " << pd::simd_level_name(level));
           for (std::int64_t i = 0; i < K; ++i) {
             // FMA-based SIMD dequantization (d·u + z) may differ from d·(u) + z by one rounding.
             const double tol = level == pd::SimdLevel::scalar ? 0.0 : 1e-6 * (std::fabs(ref[static_cast<std::size_t>(i)]) + 1e-3);
@@ -183,12 +207,66 @@ TEST_CASE("activation quantizers meet |x - d·q| <= d/2 and their block sums", "
   std::mt19937 rng(3);
   const std::int64_t K = 768;
   auto x = make_activations(K, rng);
-  for (auto level : {pd::SimdLevel::scalar, pd::best_simd_level()}) {
+  // Every layout must hold the scalar quantizer's values exactly (same d, same q): the kernels differ
+  // only in how they sum, which the row-kernel test below relies on.
+  std::vector<pd::ActQ8> s8(static_cast<std::size_t>(K / 32));
+  std::vector<pd::ActQ8K> s8k(static_cast<std::size_t>(K / 256));
+  pd::quantize_act_q8_scalar(x.data(), s8.data(), K);
+  pd::quantize_act_q8k_scalar(x.data(), s8k.data(), K);
+  auto same_as_scalar = [&](std::int64_t i, float d, int q, bool k_quant) {
+    const std::size_t b = static_cast<std::size_t>(k_quant ? i / 256 : i / 32);
+    const float ds = k_quant ? s8k[b].d : s8[b].d;
+    const int qs = k_quant ? s8k[b].qs[i % 256] : s8[b].qs[i % 32];
+    return d == ds && q == qs;
+  };
+  for (auto level : pd::available_simd_levels()) {
     for (TensorType type : {TensorType::Q8_0, TensorType::Q4_K, TensorType::Q4_0}) {
       auto k = pd::select_row_dot(type, level);
       std::vector<std::byte> buf(pd::act_row_bytes(k.act, K));
       k.quantize(x.data(), buf.data(), K);
-      if (k.act == pd::ActKind::q8x2_q4_0) {
+      INFO("type " << phial::tensor_type_info(type).name << " simd " << pd::simd_level_name(level));
+      if (k.act == pd::ActKind::q8x4_q4_0) {
+        // Four blocks per record: element j < 16 of block b in lo[16·(b%4) + j], j >= 16 in hi[...];
+        // d and -8·d·Σq/4 in the block's four lanes.
+        auto* a = reinterpret_cast<const pd::ActQ8x4*>(buf.data());
+        for (std::int64_t b = 0; b < K / 32; ++b) {
+          const pd::ActQ8x4& p = a[b / 4];
+          const int i = static_cast<int>(b % 4);
+          const float d = p.d[4 * i];
+          int sum = 0;
+          for (int j = 0; j < 32; ++j) {
+            const int q = j < 16 ? p.lo[16 * i + j] : p.hi[16 * i + j - 16];
+            const float xi = x[static_cast<std::size_t>(b * 32 + j)];
+            REQUIRE(std::fabs(xi - d * q) <= d / 2 * (1 + 1e-5) + 1e-30);
+            REQUIRE(same_as_scalar(b * 32 + j, d, q, false));
+            sum += q;
+          }
+          for (int l = 0; l < 4; ++l) {
+            REQUIRE(p.d[4 * i + l] == d);
+            REQUIRE(p.z[4 * i + l] == Approx(-2.0f * d * sum).margin(1e-6));
+          }
+        }
+      } else if (k.act == pd::ActKind::q8x2w_q8_0) {
+        // Two blocks per record in order; d and -128·d·Σq/8 in each block's eight lanes.
+        auto* a = reinterpret_cast<const pd::ActQ8x2W*>(buf.data());
+        for (std::int64_t b = 0; b < K / 32; ++b) {
+          const pd::ActQ8x2W& p = a[b / 2];
+          const int h = static_cast<int>(b % 2);
+          const float d = p.d[8 * h];
+          int sum = 0;
+          for (int j = 0; j < 32; ++j) {
+            const int q = p.qs[32 * h + j];
+            const float xi = x[static_cast<std::size_t>(b * 32 + j)];
+            REQUIRE(std::fabs(xi - d * q) <= d / 2 * (1 + 1e-5) + 1e-30);
+            REQUIRE(same_as_scalar(b * 32 + j, d, q, false));
+            sum += q;
+          }
+          for (int l = 0; l < 8; ++l) {
+            REQUIRE(p.d[8 * h + l] == d);
+            REQUIRE(p.z[8 * h + l] == Approx(-16.0f * d * sum).margin(1e-6));
+          }
+        }
+      } else if (k.act == pd::ActKind::q8x2_q4_0) {
         // Two blocks per record: element j < 16 of block b in lo[16·(b%2) + j], j >= 16 in hi[...];
         // d and -8·d·Σq/4 in the block's four lanes.
         auto* a = reinterpret_cast<const pd::ActQ8x2*>(buf.data());
@@ -201,6 +279,7 @@ TEST_CASE("activation quantizers meet |x - d·q| <= d/2 and their block sums", "
             const int q = j < 16 ? p.lo[16 * h + j] : p.hi[16 * h + j - 16];
             const float xi = x[static_cast<std::size_t>(b * 32 + j)];
             REQUIRE(std::fabs(xi - d * q) <= d / 2 * (1 + 1e-5) + 1e-30);
+            REQUIRE(same_as_scalar(b * 32 + j, d, q, false));
             sum += q;
           }
           for (int l = 0; l < 4; ++l) {
@@ -215,19 +294,29 @@ TEST_CASE("activation quantizers meet |x - d·q| <= d/2 and their block sums", "
           for (int j = 0; j < 32; ++j) {
             const float xi = x[static_cast<std::size_t>(b * 32 + j)];
             REQUIRE(std::fabs(xi - a[b].d * a[b].qs[j]) <= a[b].d / 2 * (1 + 1e-5) + 1e-30);
+            REQUIRE(same_as_scalar(b * 32 + j, a[b].d, a[b].qs[j], false));
             sum += a[b].qs[j];
           }
           REQUIRE(a[b].s == Approx(a[b].d * sum).margin(1e-6));
         }
       } else {
+        // q8k_q4_K stores each 128 as x[0..31], x[64..95], x[32..63], x[96..127]; bsums stay in order.
+        const bool reordered = k.act == pd::ActKind::q8k_q4_K;
+        auto slot = [&](int j) {
+          if (!reordered) return j;
+          const int h = j / 128, r = j % 128, c = r / 32;
+          return 128 * h + 32 * (c == 1 ? 2 : c == 2 ? 1 : c) + r % 32;
+        };
         auto* a = reinterpret_cast<const pd::ActQ8K*>(buf.data());
         for (std::int64_t b = 0; b < K / 256; ++b)
           for (int g = 0; g < 16; ++g) {
             int sum = 0;
             for (int j = 16 * g; j < 16 * g + 16; ++j) {
               const float xi = x[static_cast<std::size_t>(b * 256 + j)];
-              REQUIRE(std::fabs(xi - a[b].d * a[b].qs[j]) <= a[b].d / 2 * (1 + 1e-5) + 1e-30);
-              sum += a[b].qs[j];
+              const int q = a[b].qs[slot(j)];
+              REQUIRE(std::fabs(xi - a[b].d * q) <= a[b].d / 2 * (1 + 1e-5) + 1e-30);
+              REQUIRE(same_as_scalar(b * 256 + j, a[b].d, q, true));
+              sum += q;
             }
             REQUIRE(a[b].bsums[g] == sum);
           }
@@ -238,18 +327,20 @@ TEST_CASE("activation quantizers meet |x - d·q| <= d/2 and their block sums", "
 
 TEST_CASE("row kernels are within the derived bound of the exact dot product", "[matmul]") {
   std::mt19937 rng(11);
-  std::vector<pd::SimdLevel> levels{pd::SimdLevel::scalar};
-  if (pd::best_simd_level() != pd::SimdLevel::scalar) levels.push_back(pd::best_simd_level());
+  const std::vector<pd::SimdLevel> levels = pd::available_simd_levels();
   for (TensorType type : kAllTypes) {
-    // 32-block types also at odd block counts (1, 3 and 25 blocks: the AVX2 q4_0 kernel pairs blocks).
+    // 32-block types also at every remainder of 4 blocks (1, 2, 3, 5 and 25 blocks: the AVX2 q4_0
+    // kernel pairs blocks, the AVX-512 ones take four at a time, with masked loads for the rest).
     std::vector<std::int64_t> lengths{256, 768, 3072};
-    if (phial::tensor_type_info(type).block_elems == 32) lengths.insert(lengths.end(), {32, 96, 800});
+    if (phial::tensor_type_info(type).block_elems == 32) lengths.insert(lengths.end(), {32, 64, 96, 160, 800});
     for (std::int64_t K : lengths) {
       for (bool random_bytes : {false, true}) {
         const std::int64_t rows = 6;
         auto w = make_weights(type, rows, K, rng, random_bytes);
         auto x = make_activations(K, rng);
         const std::size_t rb = static_cast<std::size_t>(phial::row_bytes(type, K));
+        const std::vector<double> xq =
+            is_quantized(type) ? dequantized_activations(type, x.data(), K) : std::vector<double>{};
         std::vector<float> results;
         for (auto level : levels) {
           auto k = pd::select_row_dot(type, level);
@@ -266,10 +357,19 @@ TEST_CASE("row kernels are within the derived bound of the exact dot product", "
             const Bound ref = reference(type, wf, x.data(), K, is_quantized(type));
             const float got = k.dot(row, a, K);
             INFO("type " << phial::tensor_type_info(type).name << " K " << K << " row " << r << " simd "
-                         << static_cast<int>(level) << " random_bytes " << random_bytes << " exact " << ref.exact
+                         << pd::simd_level_name(level) << " random_bytes " << random_bytes << " exact " << ref.exact
                          << " got " << got << " tol " << ref.tol);
             REQUIRE(std::isfinite(got));
             REQUIRE(std::fabs(got - ref.exact) <= ref.tol);
+            if (is_quantized(type)) {
+              // Given the quantized activations (the same at every level), only float rounding is left:
+              // a wrong scale for one sub-block is far outside this, though it may hide inside act_err.
+              double exact_q = 0;
+              for (std::int64_t i = 0; i < K; ++i)
+                exact_q += static_cast<double>(wf[static_cast<std::size_t>(i)]) * xq[static_cast<std::size_t>(i)];
+              INFO("exact given quantized activations " << exact_q << " float_err " << ref.float_err);
+              REQUIRE(std::fabs(got - exact_q) <= ref.float_err);
+            }
           }
         }
       }
@@ -510,4 +610,15 @@ TEST_CASE("cpu feature detection is consistent", "[cpu]") {
   const auto avx2 = phial::detail::apply_simd_override(f, "avx2");
   REQUIRE(avx2.avx2 == f.avx2);
   REQUIRE_FALSE(avx2.avx512f);
+  REQUIRE_FALSE(avx2.has_avx512_vnni());
+  REQUIRE_FALSE(avx2.amx_bf16);
+  const auto avx512 = phial::detail::apply_simd_override(f, "avx512");
+  REQUIRE(avx512.has_avx512_vnni() == f.has_avx512_vnni());
+  REQUIRE_FALSE(avx512.amx_tile);
+  REQUIRE_FALSE(avx512.amx_bf16);
+  // The decode kernels' levels follow the features.
+  const auto levels = pd::available_simd_levels();
+  REQUIRE(levels.front() == pd::SimdLevel::scalar);
+  REQUIRE(levels.back() == pd::best_simd_level());
+  REQUIRE((pd::best_simd_level() == pd::SimdLevel::avx512) == f.has_avx512_vnni());
 }

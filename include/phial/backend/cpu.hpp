@@ -4,8 +4,8 @@
 // `__attribute__((target(...)))`; which one runs is decided here, once, from CPUID and XGETBV
 // (the OS must save the wider registers, or the instructions fault).
 //
-// The environment variable PHIAL_SIMD forces a lower level: `scalar` (portable C++ only) or
-// `avx2` (ignore AVX-512 / AMX). Tests use it to exercise every path on one machine.
+// The environment variable PHIAL_SIMD forces a lower level: `scalar` (portable C++ only), `avx2`
+// (ignore AVX-512 and AMX) or `avx512` (ignore AMX). Tests use it to exercise every path on one machine.
 #pragma once
 #include <cstdlib>
 #include <cstring>
@@ -36,6 +36,11 @@ struct CpuFeatures {
 
   // The AVX2 kernels need all three.
   bool has_avx2_fma_f16c() const noexcept { return avx2 && fma && f16c; }
+  // The AVX-512 decode kernels (ops/qdot_avx512.hpp): F, BW, VL and VNNI, on top of the AVX2 set
+  // (Ice Lake, Sapphire Rapids, Zen 4 and later; not Skylake-X, which lacks VNNI).
+  bool has_avx512_vnni() const noexcept {
+    return has_avx2_fma_f16c() && avx512f && avx512bw && avx512vl && avx512_vnni;
+  }
   std::string describe() const {
     std::string s;
     auto add = [&](bool on, const char* name) {
@@ -106,7 +111,7 @@ inline CpuFeatures detect_cpu_features_raw() noexcept {
   return f;
 }
 
-// Applies PHIAL_SIMD (scalar | avx2 | native) to the detected features.
+// Applies PHIAL_SIMD (scalar | avx2 | avx512 | native) to the detected features.
 inline CpuFeatures apply_simd_override(CpuFeatures f, const char* level) noexcept {
   if (level == nullptr || *level == '\0' || std::strcmp(level, "native") == 0) return f;
   if (std::strcmp(level, "scalar") == 0) return CpuFeatures{};
@@ -117,6 +122,10 @@ inline CpuFeatures apply_simd_override(CpuFeatures f, const char* level) noexcep
     g.fma = f.fma;
     g.f16c = f.f16c;
     return g;
+  }
+  if (std::strcmp(level, "avx512") == 0) {
+    f.amx_tile = f.amx_int8 = f.amx_bf16 = false;
+    return f;
   }
   return f;
 }

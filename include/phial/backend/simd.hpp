@@ -1,7 +1,8 @@
 // phial/backend/simd.hpp - what SIMD kernels need to be compiled into a baseline x86-64 build.
 //
-// Kernels are marked PHIAL_TARGET_AVX2 (compiled for AVX2+FMA+F16C whatever the build's -march) and
-// are only called after cpu_features() reported those extensions (see backend/cpu.hpp).
+// Kernels are marked PHIAL_TARGET_AVX2 (compiled for AVX2+FMA+F16C whatever the build's -march) or
+// PHIAL_TARGET_AVX512 (that plus AVX-512 F/BW/VL/VNNI), and are only called after cpu_features()
+// reported those extensions (see backend/cpu.hpp).
 #pragma once
 #include <phial/backend/cpu.hpp>
 
@@ -9,9 +10,12 @@
 #  include <immintrin.h>
 #  define PHIAL_X86 1
 #  define PHIAL_TARGET_AVX2 __attribute__((target("avx2,fma,f16c")))
+#  define PHIAL_TARGET_AVX512 \
+    __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
 #else
 #  define PHIAL_X86 0
 #  define PHIAL_TARGET_AVX2
+#  define PHIAL_TARGET_AVX512
 #endif
 
 namespace phial::detail {
@@ -20,6 +24,15 @@ namespace phial::detail {
 inline bool use_avx2() noexcept {
 #if PHIAL_X86
   return cpu_features().has_avx2_fma_f16c();
+#else
+  return false;
+#endif
+}
+
+// True when the AVX-512 VNNI kernels may run.
+inline bool use_avx512_vnni() noexcept {
+#if PHIAL_X86
+  return cpu_features().has_avx512_vnni();
 #else
   return false;
 #endif

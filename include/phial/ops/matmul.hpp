@@ -91,12 +91,13 @@ inline void check_matmul_args(const TensorView& W, const float* X, std::int64_t 
   if (n_tokens > 0 && (X == nullptr || Y == nullptr)) throw InvalidArgument("matmul: null activation/output");
 }
 
-// Decode path: Y(t, r) for all t, rows split across the pool.
-inline void matmul_gemv(const TensorView& W, const float* X, std::int64_t n_tokens, float* Y,
-                              ThreadPool& pool) {
+// Decode path: Y(t, r) for all t, rows split across the pool. `level` picks the kernels (benchmarks
+// compare levels; everything else takes the best this machine has).
+inline void matmul_gemv(const TensorView& W, const float* X, std::int64_t n_tokens, float* Y, ThreadPool& pool,
+                        SimdLevel level = best_simd_level()) {
   const std::int64_t K = W.ne[0];
   const std::int64_t N = W.rows();
-  const RowDotKernel kernel = select_row_dot(W.type);
+  const RowDotKernel kernel = select_row_dot(W.type, level);
   // Activations converted once, on the calling thread, into the kernel's format (int8 blocks for
   // quantized weights); f32 activations are used in place.
   const std::size_t act_stride = act_row_bytes(kernel.act, K);  // bytes per token

@@ -314,9 +314,31 @@ struct ActQ8x2 {
   std::int8_t lo[32];
   std::int8_t hi[32];
 };
+// 128 activations (32-blocks 4g..4g+3) for the AVX-512 q4_0 kernel, the same idea one register wider:
+// it gathers four weight blocks' nibble bytes into the four 128-bit lanes of one register, so
+// lo[16i + j] = x_4g+i[j] and hi[16i + j] = x_4g+i[16 + j], with d and -8·s/4 in block i's lanes
+// 4i..4i+3. Missing blocks at the end of a row are zeros.
+struct ActQ8x4 {
+  float d[16];
+  float z[16];
+  std::int8_t lo[64];
+  std::int8_t hi[64];
+};
+// 64 activations (32-blocks 2g and 2g+1, in order) for the AVX-512 q8_0 kernel. It makes the signed
+// weights unsigned (w + 128, for vpdpbusd), which adds 128·Σq per block: z = -128·d·Σq / 8 in each of
+// the block's 8 int32 lanes (block 2g in lanes 0..7) undoes it. A missing odd last block is zeros.
+struct ActQ8x2W {
+  float d[16];
+  float z[16];
+  std::int8_t qs[64];
+};
 static_assert(sizeof(ActQ8) == 40 && sizeof(ActQ8K) == 292 && sizeof(ActQ8x2) == 128);
+static_assert(sizeof(ActQ8x4) == 256 && sizeof(ActQ8x2W) == 192);
 
-enum class ActKind { f32, q8, q8k, q8x2_q4_0 };
+// q8k_q4_K is ActQ8K with each 128 activations reordered to x[0..31], x[64..95], x[32..63],
+// x[96..127] (bsums keep the natural order): the AVX-512 q4_K kernel takes 64 bytes of nibbles at a
+// time, whose low nibbles are sub-blocks 0 and 2 and high nibbles sub-blocks 1 and 3.
+enum class ActKind { f32, q8, q8k, q8x2_q4_0, q8x4_q4_0, q8x2w_q8_0, q8k_q4_K };
 
 inline ActKind act_kind_for(TensorType t) noexcept {
   switch (t) {
@@ -341,6 +363,9 @@ inline std::size_t act_row_bytes(ActKind kind, std::int64_t K) noexcept {
     case ActKind::q8: return static_cast<std::size_t>(K / 32) * sizeof(ActQ8);
     case ActKind::q8k: return static_cast<std::size_t>(K / 256) * sizeof(ActQ8K);
     case ActKind::q8x2_q4_0: return static_cast<std::size_t>((K / 32 + 1) / 2) * sizeof(ActQ8x2);
+    case ActKind::q8x4_q4_0: return static_cast<std::size_t>((K / 32 + 3) / 4) * sizeof(ActQ8x4);
+    case ActKind::q8x2w_q8_0: return static_cast<std::size_t>((K / 32 + 1) / 2) * sizeof(ActQ8x2W);
+    case ActKind::q8k_q4_K: return static_cast<std::size_t>(K / 256) * sizeof(ActQ8K);
     default: return static_cast<std::size_t>(K) * sizeof(float);
   }
 }
@@ -547,6 +572,7 @@ inline float dot_q6_K_scalar(const std::byte* row, const void* act, std::int64_t
 }  // namespace phial::ops
 
 #include <phial/ops/qdot_avx2.hpp>
+#include <phial/ops/qdot_avx512.hpp>
 
 namespace phial::ops {
 namespace detail {
@@ -554,10 +580,29 @@ namespace detail {
 // ---------------------------------------------------------------------------------------------
 // Dispatch.
 
-enum class SimdLevel { scalar, avx2 };
+// Ordered: a level includes the ones below it (avx512 falls back to the AVX2 kernel for types that
+// have no AVX-512 one).
+enum class SimdLevel { scalar, avx2, avx512 };
 
 inline SimdLevel best_simd_level() noexcept {
+  if (phial::detail::use_avx512_vnni()) return SimdLevel::avx512;
   return phial::detail::use_avx2() ? SimdLevel::avx2 : SimdLevel::scalar;
+}
+
+// Every level this machine can run, lowest first (tests compare them all).
+inline std::vector<SimdLevel> available_simd_levels() {
+  std::vector<SimdLevel> v{SimdLevel::scalar};
+  if (phial::detail::use_avx2()) v.push_back(SimdLevel::avx2);
+  if (phial::detail::use_avx512_vnni()) v.push_back(SimdLevel::avx512);
+  return v;
+}
+
+inline const char* simd_level_name(SimdLevel l) noexcept {
+  switch (l) {
+    case SimdLevel::avx2: return "avx2";
+    case SimdLevel::avx512: return "avx512";
+    default: return "scalar";
+  }
 }
 
 using RowDotFn = float (*)(const std::byte* row, const void* act_row, std::int64_t K);
@@ -584,6 +629,19 @@ inline QuantizeActFn select_quantizer(ActKind act, bool avx2) {
         return [](const float* x, void* y, std::int64_t K) {
           avx2::quantize_act_q8x2_q4_0(x, static_cast<ActQ8x2*>(y), K);
         };
+      // The AVX-512 layouts (only chosen when the CPU has AVX-512 VNNI)
+      case ActKind::q8x4_q4_0:
+        return [](const float* x, void* y, std::int64_t K) {
+          avx512::quantize_act_q8x4_q4_0(x, static_cast<ActQ8x4*>(y), K);
+        };
+      case ActKind::q8x2w_q8_0:
+        return [](const float* x, void* y, std::int64_t K) {
+          avx512::quantize_act_q8x2w_q8_0(x, static_cast<ActQ8x2W*>(y), K);
+        };
+      case ActKind::q8k_q4_K:
+        return [](const float* x, void* y, std::int64_t K) {
+          avx512::quantize_act_q8k_q4_K(x, static_cast<ActQ8K*>(y), K);
+        };
       default: return nullptr;
     }
   }
@@ -595,7 +653,7 @@ inline QuantizeActFn select_quantizer(ActKind act, bool avx2) {
       return [](const float* x, void* y, std::int64_t K) { quantize_act_q8_scalar(x, static_cast<ActQ8*>(y), K); };
     case ActKind::q8k:
       return [](const float* x, void* y, std::int64_t K) { quantize_act_q8k_scalar(x, static_cast<ActQ8K*>(y), K); };
-    default: return nullptr;  // f32; q8x2_q4_0 exists only with AVX2
+    default: return nullptr;  // f32; the other layouts exist only with AVX2 / AVX-512
   }
 }
 
@@ -607,7 +665,27 @@ float dot_f32_scalar_t(const std::byte* row, const void* act, std::int64_t K) {
 inline RowDotKernel select_row_dot(TensorType type, SimdLevel level) {
   RowDotKernel k;
   k.type = type;
-  const bool avx2 = level == SimdLevel::avx2 && PHIAL_X86;
+#if PHIAL_X86
+  if (level == SimdLevel::avx512) {
+    auto pick = [&](ActKind act, RowDotFn dot) {
+      k.act = act;
+      k.dot = dot;
+      k.quantize = select_quantizer(act, true);
+      return k;
+    };
+    switch (type) {
+      case TensorType::F32: return pick(ActKind::f32, &avx512::dot_f32);
+      case TensorType::F16: return pick(ActKind::f32, &avx512::dot_16bit<false>);
+      case TensorType::BF16: return pick(ActKind::f32, &avx512::dot_16bit<true>);
+      case TensorType::Q4_0: return pick(ActKind::q8x4_q4_0, &avx512::dot_q4_0);
+      case TensorType::Q8_0: return pick(ActKind::q8x2w_q8_0, &avx512::dot_q8_0);
+      case TensorType::Q4_K: return pick(ActKind::q8k_q4_K, &avx512::dot_q4_K);
+      case TensorType::Q6_K: return pick(ActKind::q8k, &avx512::dot_q6_K);
+      default: break;  // the AVX2 kernel
+    }
+  }
+#endif
+  const bool avx2 = level >= SimdLevel::avx2 && PHIAL_X86;
   k.act = act_kind_for(type);
   if (avx2 && type == TensorType::Q4_0) k.act = ActKind::q8x2_q4_0;  // two blocks per register: its own layout
   k.quantize = select_quantizer(k.act, avx2);
@@ -640,7 +718,7 @@ inline RowDotKernel select_row_dot(TensorType type) { return select_row_dot(type
 // Dequantizes one row of K elements to f32 (SIMD when available).
 inline void dequant_row(TensorType type, const std::byte* src, float* y, std::int64_t K, SimdLevel level) {
 #if PHIAL_X86
-  if (level == SimdLevel::avx2 && avx2::dequant_row(type, src, y, K)) return;
+  if (level >= SimdLevel::avx2 && avx2::dequant_row(type, src, y, K)) return;
 #else
   (void)level;
 #endif

@@ -1,0 +1,366 @@
+// phial/ops/qdot_avx512.hpp - AVX-512 VNNI versions of the decode row kernels in ops/qdot.hpp.
+//
+// Included by qdot.hpp only; every function is compiled with PHIAL_TARGET_AVX512 and is only called
+// after cpu_features().has_avx512_vnni(). Types without a kernel here use the AVX2 one.
+//
+// Why: on Sapphire Rapids the AVX2 kernels for the quantized types were compute bound (a q4_0 GEMV
+// read 0.76-0.79 of the DRAM bandwidth that the f16 one, with less arithmetic per byte, reached).
+// A 512-bit register holds four q4_0 blocks or two q8_0 blocks, and vpdpbusd does the u8·i8 products,
+// their pairwise sums and the int32 accumulation in one instruction (vpmaddubsw + vpmaddwd + vpaddd
+// in AVX2), so the instruction count per weight byte falls by about half.
+//
+// Weight blocks are read in their GGUF layout (no repacking: the weights stay memory-mapped); the
+// activation side, quantized once per matmul and reused for every row, is laid out to match
+// (ActQ8x4, ActQ8x2W, the q8k_q4_K order; see qdot.hpp).
+#pragma once
+#if PHIAL_X86
+
+// GCC 12's AVX-512 intrinsics start from _mm512_undefined_*(), which -W(maybe-)uninitialized reports
+// in every caller after inlining; the warning is about the header, not this code (as in gemm_amx.hpp).
+#if defined(__GNUC__) && !defined(__clang__)
+#  pragma GCC diagnostic push
+#  pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#  pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
+
+namespace phial::ops::detail::avx512 {
+
+// Software prefetch, as in the AVX2 kernels but twice as far ahead: with less arithmetic between
+// the loads, the AVX2 kernels' 1 KiB left DRAM idle. Median GB/s of a q4_0 / q6_K / q8_0 / q4_K GEMV
+// (20 matrices of 16384 x 3072, 2 threads, Sapphire Rapids VM, distances alternated in one run):
+// 1 KiB 18.0 / 18.2 / 20.4 / 18.3, 2 KiB 19.6 / 20.0 / 21.5 / 20.8, 3 KiB 19.8 / 20.5 / 21.3 / 20.7,
+// 4 KiB 20.0 / 20.2 / 20.7 / 19.7; on 1 thread 2 KiB was best or within 1 % of it for all four.
+inline constexpr std::size_t kPrefetchBytes = 2048;
+PHIAL_TARGET_AVX512 static inline void prefetch_ahead(const std::byte* p, std::size_t n) {
+  for (std::size_t o = 0; o < n; o += 64) _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetchBytes + o), _MM_HINT_T0);
+}
+
+// ---- f32 activations --------------------------------------------------------------------------
+
+PHIAL_TARGET_AVX512 static inline float dot_f32(const std::byte* row, const void* act, std::int64_t K) {
+  const float* w = reinterpret_cast<const float*>(row);
+  const float* x = static_cast<const float*>(act);
+  __m512 a0 = _mm512_setzero_ps(), a1 = a0;
+  std::int64_t i = 0;
+  for (; i + 32 <= K; i += 32) {
+    prefetch_ahead(row + 4 * i, 128);
+    a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i), _mm512_loadu_ps(x + i), a0);
+    a1 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 16), _mm512_loadu_ps(x + i + 16), a1);
+  }
+  float s = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+  for (; i < K; ++i) s += w[i] * x[i];
+  return s;
+}
+
+template <bool BF16>
+PHIAL_TARGET_AVX512 static inline __m512 load16_16bit(const std::byte* p) {
+  const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  if constexpr (BF16) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  } else {
+    return _mm512_cvtph_ps(h);
+  }
+}
+
+template <bool BF16>
+PHIAL_TARGET_AVX512 static inline float dot_16bit(const std::byte* row, const void* act, std::int64_t K) {
+  const float* x = static_cast<const float*>(act);
+  __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+  std::int64_t i = 0;
+  for (; i + 64 <= K; i += 64) {
+    prefetch_ahead(row + 2 * i, 128);
+    a0 = _mm512_fmadd_ps(load16_16bit<BF16>(row + 2 * i), _mm512_loadu_ps(x + i), a0);
+    a1 = _mm512_fmadd_ps(load16_16bit<BF16>(row + 2 * i + 32), _mm512_loadu_ps(x + i + 16), a1);
+    a2 = _mm512_fmadd_ps(load16_16bit<BF16>(row + 2 * i + 64), _mm512_loadu_ps(x + i + 32), a2);
+    a3 = _mm512_fmadd_ps(load16_16bit<BF16>(row + 2 * i + 96), _mm512_loadu_ps(x + i + 48), a3);
+  }
+  for (; i + 16 <= K; i += 16) a0 = _mm512_fmadd_ps(load16_16bit<BF16>(row + 2 * i), _mm512_loadu_ps(x + i), a0);
+  float s = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+  for (; i < K; ++i) {
+    const std::uint16_t h = load_u16(row + 2 * i);
+    s += (BF16 ? bf16_bits_to_float(h) : half_bits_to_float(h)) * x[i];
+  }
+  return s;
+}
+
+// ---- activation quantization ------------------------------------------------------------------
+
+PHIAL_TARGET_AVX512 static inline void quantize_act_q8x4_q4_0(const float* x, ActQ8x4* y, std::int64_t K) {
+  const std::int64_t nb = K / 32;
+  for (std::int64_t b = 0; b < nb; ++b, x += 32) {
+    float d;
+    int sum;
+    const __m256i q = avx2::quantize_block_32(x, d, sum);
+    ActQ8x4& p = y[b / 4];
+    const int i = static_cast<int>(b % 4);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p.lo + 16 * i), _mm256_castsi256_si128(q));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p.hi + 16 * i), _mm256_extracti128_si256(q, 1));
+    _mm_storeu_ps(p.d + 4 * i, _mm_set1_ps(d));
+    _mm_storeu_ps(p.z + 4 * i, _mm_set1_ps(-2.0f * d * static_cast<float>(sum)));  // -8·d·Σq / 4 lanes
+  }
+  for (std::int64_t b = nb; b % 4 != 0; ++b) {  // the last group's missing blocks: zeros add nothing
+    ActQ8x4& p = y[b / 4];
+    const int i = static_cast<int>(b % 4);
+    std::memset(p.lo + 16 * i, 0, 16);
+    std::memset(p.hi + 16 * i, 0, 16);
+    std::memset(p.d + 4 * i, 0, 4 * sizeof(float));
+    std::memset(p.z + 4 * i, 0, 4 * sizeof(float));
+  }
+}
+
+PHIAL_TARGET_AVX512 static inline void quantize_act_q8x2w_q8_0(const float* x, ActQ8x2W* y, std::int64_t K) {
+  const std::int64_t nb = K / 32;
+  for (std::int64_t b = 0; b < nb; ++b, x += 32) {
+    float d;
+    int sum;
+    const __m256i q = avx2::quantize_block_32(x, d, sum);
+    ActQ8x2W& p = y[b / 2];
+    const int h = static_cast<int>(b % 2);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p.qs + 32 * h), q);
+    _mm256_storeu_ps(p.d + 8 * h, _mm256_set1_ps(d));
+    _mm256_storeu_ps(p.z + 8 * h, _mm256_set1_ps(-16.0f * d * static_cast<float>(sum)));  // -128·d·Σq / 8 lanes
+  }
+  if (nb % 2 != 0) {
+    ActQ8x2W& p = y[nb / 2];
+    std::memset(p.qs + 32, 0, 32);
+    std::memset(p.d + 8, 0, 8 * sizeof(float));
+    std::memset(p.z + 8, 0, 8 * sizeof(float));
+  }
+}
+
+// ActQ8K, then each 128 activations reordered to x[0..31], x[64..95], x[32..63], x[96..127].
+PHIAL_TARGET_AVX512 static inline void quantize_act_q8k_q4_K(const float* x, ActQ8K* y, std::int64_t K) {
+  avx2::quantize_act_q8k(x, y, K);
+  for (std::int64_t b = 0; b < K / 256; ++b)
+    for (int h = 0; h < 2; ++h) {
+      __m256i* q = reinterpret_cast<__m256i*>(y[b].qs + 128 * h);
+      const __m256i x1 = _mm256_loadu_si256(q + 1), x2 = _mm256_loadu_si256(q + 2);
+      _mm256_storeu_si256(q + 1, x2);
+      _mm256_storeu_si256(q + 2, x1);
+    }
+}
+
+// ---- q4_0 against ActQ8x4 ---------------------------------------------------------------------
+// Four blocks are 72 bytes: d at byte 18i, nibbles at 18i+2..18i+17. Two loads, A = bytes 0..63 and
+// B = bytes 8..71, hold them all at even offsets, so one two-source word permute gathers the four
+// nibble runs into the four 128-bit lanes and another puts each block's f16 scale in its four lanes.
+alignas(64) inline constexpr std::uint16_t kQ4_0NibbleWords[32] = {
+    1,  2,  3,  4,  5,  6,  7,  8,  10, 11, 12, 13, 14, 15, 16, 17,   // A: blocks 0 and 1
+    19, 20, 21, 22, 23, 24, 25, 26, 56, 57, 58, 59, 60, 61, 62, 63};  // A: block 2; B (32+): block 3
+alignas(64) inline constexpr std::uint16_t kQ4_0ScaleWords[32] = {0, 0, 0, 0, 9, 9, 9, 9, 18, 18, 18, 18, 27, 27, 27, 27};
+
+PHIAL_TARGET_AVX512 static inline __m512 q4_0_group(__m512i A, __m512i B, const ActQ8x4& x, __m512i nib_idx,
+                                                    __m512i scale_idx, __m512 acc) {
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  const __m512i q = _mm512_permutex2var_epi16(A, nib_idx, B);
+  const __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(scale_idx, A)));
+  const __m512i lo = _mm512_and_si512(q, m4);
+  const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+  __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, _mm512_loadu_si512(x.lo));
+  s = _mm512_dpbusd_epi32(s, hi, _mm512_loadu_si512(x.hi));
+  // d_x·Σ u·q - 8·d_x·Σq per lane, then times d_w
+  const __m512 f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_loadu_ps(x.d), _mm512_loadu_ps(x.z));
+  return _mm512_fmadd_ps(dw, f, acc);
+}
+
+PHIAL_TARGET_AVX512 static inline float dot_q4_0(const std::byte* row, const void* act, std::int64_t K) {
+  constexpr std::int64_t kG = 4 * static_cast<std::int64_t>(sizeof(kq4_0));  // 72 bytes
+  const ActQ8x4* a = static_cast<const ActQ8x4*>(act);
+  const __m512i nib_idx = _mm512_load_si512(kQ4_0NibbleWords);
+  const __m512i scale_idx = _mm512_load_si512(kQ4_0ScaleWords);
+  const std::int64_t nb = K / 32, ng = nb / 4;
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
+  std::int64_t g = 0;
+  for (; g + 2 <= ng; g += 2) {
+    const std::byte* w = row + g * kG;
+    prefetch_ahead(w, 2 * kG);
+    acc0 = q4_0_group(_mm512_loadu_si512(w), _mm512_loadu_si512(w + 8), a[g], nib_idx, scale_idx, acc0);
+    acc1 = q4_0_group(_mm512_loadu_si512(w + kG), _mm512_loadu_si512(w + kG + 8), a[g + 1], nib_idx, scale_idx, acc1);
+  }
+  for (; g < ng; ++g) {
+    const std::byte* w = row + g * kG;
+    acc0 = q4_0_group(_mm512_loadu_si512(w), _mm512_loadu_si512(w + 8), a[g], nib_idx, scale_idx, acc0);
+  }
+  if (const std::int64_t rem = nb - 4 * ng; rem > 0) {
+    // 1-3 blocks left (18·rem bytes, all within A): a masked load reads only those (and faults on
+    // nothing past them); the zeroed rest meets the zero activations of the missing blocks.
+    const __mmask32 ma = (1u << (9 * rem)) - 1;
+    acc0 = q4_0_group(_mm512_maskz_loadu_epi16(ma, row + ng * kG), _mm512_setzero_si512(), a[ng], nib_idx,
+                      scale_idx, acc0);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+}
+
+// ---- q8_0 against ActQ8x2W --------------------------------------------------------------------
+// Four blocks are 136 bytes, d at byte 34i. Their scales come from two loads (bytes 0..63 and
+// 68..131: words 0 and 17 of each) by one word permute, eight lanes per block.
+alignas(64) inline constexpr std::uint16_t kQ8_0ScaleWords[32] = {
+    0,  0,  0,  0,  0,  0,  0,  0,  17, 17, 17, 17, 17, 17, 17, 17,
+    32, 32, 32, 32, 32, 32, 32, 32, 49, 49, 49, 49, 49, 49, 49, 49};
+
+// Blocks 2g and 2g+1 with their 32 int8 weights each in one register (`q`) and d_w per lane in dw.
+PHIAL_TARGET_AVX512 static inline __m512 q8_0_pair(__m512i q, __m512 dw, const ActQ8x2W& x, __m512 acc) {
+  const __m512i u = _mm512_xor_si512(q, _mm512_set1_epi8(static_cast<char>(0x80)));  // w + 128
+  const __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, _mm512_loadu_si512(x.qs));
+  const __m512 f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_loadu_ps(x.d), _mm512_loadu_ps(x.z));
+  return _mm512_fmadd_ps(dw, f, acc);
+}
+
+PHIAL_TARGET_AVX512 static inline __m512i q8_0_weights(const kq8_0* b0, const kq8_0* b1) {
+  return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b0->qs))),
+                            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b1->qs)), 1);
+}
+
+PHIAL_TARGET_AVX512 static inline float dot_q8_0(const std::byte* row, const void* act, std::int64_t K) {
+  const kq8_0* w = reinterpret_cast<const kq8_0*>(row);
+  const ActQ8x2W* a = static_cast<const ActQ8x2W*>(act);
+  const __m512i scale_idx = _mm512_load_si512(kQ8_0ScaleWords);
+  const std::int64_t nb = K / 32;
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
+  std::int64_t b = 0;
+  for (; b + 4 <= nb; b += 4) {
+    const std::byte* p = reinterpret_cast<const std::byte*>(w + b);
+    prefetch_ahead(p, 4 * sizeof(kq8_0));
+    const __m512i dd = _mm512_permutex2var_epi16(_mm512_loadu_si512(p), scale_idx, _mm512_loadu_si512(p + 68));
+    const __m512 dw01 = _mm512_cvtph_ps(_mm512_castsi512_si256(dd));
+    const __m512 dw23 = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(dd, 1));
+    acc0 = q8_0_pair(q8_0_weights(w + b, w + b + 1), dw01, a[b / 2], acc0);
+    acc1 = q8_0_pair(q8_0_weights(w + b + 2, w + b + 3), dw23, a[b / 2 + 1], acc1);
+  }
+  for (; b < nb; b += 2) {  // 1-3 blocks left; a lone last block meets zero activations
+    const bool two = b + 1 < nb;
+    const __m512i q = two ? q8_0_weights(w + b, w + b + 1)
+                          : _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs)));
+    const __m512 dw = _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(avx2::half(w[b].d)),
+                                           _mm512_set1_ps(two ? avx2::half(w[b + 1].d) : 0.0f));
+    // (the upper half of a lone block's register is undefined: times 0 activations and 0 scale)
+    acc0 = q8_0_pair(two ? q : _mm512_maskz_mov_epi32(0x00FF, q), dw, a[b / 2], acc0);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+}
+
+// ---- k-quants against ActQ8K --------------------------------------------------------------------
+// The sub-block scales multiply int16 pair sums (vpmaddubsw u·q) inside vpdpwssd, which also
+// accumulates: 2 instructions per 64 weights, scales included.
+
+// Q4_K / Q5_K's 6-bit scales of sub-blocks 0..7 in bytes 0..7 and mins in bytes 8..15.
+PHIAL_TARGET_AVX512 static inline __m128i q4_K_scales_mins(const std::uint8_t* scales) {
+  std::uint32_t u0, u1, u2;
+  std::memcpy(&u0, scales, 4);
+  std::memcpy(&u1, scales + 4, 4);
+  std::memcpy(&u2, scales + 8, 4);
+  const std::uint32_t sc_lo = u0 & 0x3f3f3f3fu;
+  const std::uint32_t sc_hi = (u2 & 0x0f0f0f0fu) | (((u0 >> 6) & 0x03030303u) << 4);
+  const std::uint32_t mn_lo = u1 & 0x3f3f3f3fu;
+  const std::uint32_t mn_hi = ((u2 >> 4) & 0x0f0f0f0fu) | (((u1 >> 6) & 0x03030303u) << 4);
+  return _mm_setr_epi32(static_cast<int>(sc_lo), static_cast<int>(sc_hi), static_cast<int>(mn_lo),
+                        static_cast<int>(mn_hi));
+}
+
+// Word indices broadcasting sub-block scales over 256-bit halves: 64 nibble bytes hold sub-blocks
+// (0, 2) in their low nibbles and (1, 3) in their high ones; the next 64 bytes (4, 6) and (5, 7).
+alignas(64) inline constexpr std::uint16_t kQ4_KScaleWords[4][32] = {
+    {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2},
+    {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3},
+    {4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6},
+    {5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7}};
+
+// Q4_K: d·Σ_j sc_j·Σ u·q - dmin·Σ_j m_j·Σq, activations in the q8k_q4_K order.
+PHIAL_TARGET_AVX512 static inline float dot_q4_K(const std::byte* row, const void* act, std::int64_t K) {
+  const kq4_K* w = reinterpret_cast<const kq4_K*>(row);
+  const ActQ8K* a = static_cast<const ActQ8K*>(act);
+  const std::int64_t nb = K / 256;
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  const __m512i si0 = _mm512_load_si512(kQ4_KScaleWords[0]), si1 = _mm512_load_si512(kQ4_KScaleWords[1]);
+  const __m512i si2 = _mm512_load_si512(kQ4_KScaleWords[2]), si3 = _mm512_load_si512(kQ4_KScaleWords[3]);
+  __m512 acc = _mm512_setzero_ps();
+  __m128 macc = _mm_setzero_ps();
+  for (std::int64_t b = 0; b < nb; ++b) {
+    prefetch_ahead(reinterpret_cast<const std::byte*>(w + b), sizeof(kq4_K));
+    const __m128i sm = q4_K_scales_mins(w[b].scales);
+    // Σ_j m_j · (Σq over sub-block j): bsums of 16 -> sums of 32 by a horizontal add.
+    const __m128i bs_lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a[b].bsums));
+    const __m128i bs_hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a[b].bsums + 8));
+    const __m128i prod = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_srli_si128(sm, 8)), _mm_hadd_epi16(bs_lo, bs_hi));
+    const __m512i sc = _mm512_castsi128_si512(_mm_cvtepu8_epi16(sm));  // words 0..7
+    const __m512i q0 = _mm512_loadu_si512(w[b].qs), q1 = _mm512_loadu_si512(w[b].qs + 64);
+    const std::int8_t* x = a[b].qs;
+    __m512i sumi = _mm512_dpwssd_epi32(
+        _mm512_setzero_si512(), _mm512_maddubs_epi16(_mm512_and_si512(q0, m4), _mm512_loadu_si512(x)),
+        _mm512_permutexvar_epi16(si0, sc));
+    sumi = _mm512_dpwssd_epi32(
+        sumi, _mm512_maddubs_epi16(_mm512_and_si512(_mm512_srli_epi16(q0, 4), m4), _mm512_loadu_si512(x + 64)),
+        _mm512_permutexvar_epi16(si1, sc));
+    sumi = _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(_mm512_and_si512(q1, m4), _mm512_loadu_si512(x + 128)),
+                               _mm512_permutexvar_epi16(si2, sc));
+    sumi = _mm512_dpwssd_epi32(
+        sumi, _mm512_maddubs_epi16(_mm512_and_si512(_mm512_srli_epi16(q1, 4), m4), _mm512_loadu_si512(x + 192)),
+        _mm512_permutexvar_epi16(si3, sc));
+    acc = _mm512_fmadd_ps(_mm512_set1_ps(avx2::half(w[b].d) * a[b].d), _mm512_cvtepi32_ps(sumi), acc);
+    macc = _mm_fmadd_ps(_mm_set1_ps(avx2::half(w[b].dmin) * a[b].d), _mm_cvtepi32_ps(prod), macc);
+  }
+  __m128 m = _mm_add_ps(macc, _mm_movehl_ps(macc, macc));
+  m = _mm_add_ss(m, _mm_movehdup_ps(m));
+  return _mm512_reduce_add_ps(acc) - _mm_cvtss_f32(m);
+}
+
+// Dword indices broadcasting the Q6_K group scales (one group of 16 per 128-bit lane): for half h,
+// the low-nibble register holds groups 8h..8h+3 and the high-nibble one 8h+4..8h+7.
+alignas(64) inline constexpr std::uint32_t kQ6_KScaleDwords[4][16] = {
+    {0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3},
+    {4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 7, 7, 7, 7},
+    {8, 8, 8, 8, 9, 9, 9, 9, 10, 10, 10, 10, 11, 11, 11, 11},
+    {12, 12, 12, 12, 13, 13, 13, 13, 14, 14, 14, 14, 15, 15, 15, 15}};
+
+// One Q6_K half-block (128 weights): ql's 64 bytes hold elements 0..63 in their low nibbles and
+// 64..127 in their high ones; qh's 32 bytes give bits 4-5 of element l (shift 4), l+32 (2), l+64 (0)
+// and l+96 (-2). With qh in both 256-bit halves, a per-half variable shift and a mask place them.
+PHIAL_TARGET_AVX512 static inline __m512i q6_K_half(const std::uint8_t* ql, const std::uint8_t* qh, const std::int8_t* x,
+                                                    __m512i sc_lo, __m512i sc_hi, __m512i sumi) {
+  const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+  const __m512i shl = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
+  const __m512i shr = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
+  const __m512i l = _mm512_loadu_si512(ql);
+  const __m512i h = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh)));
+  // (a & m4) | b as one ternary-logic instruction (0xEA)
+  const __m512i u_lo = _mm512_ternarylogic_epi32(l, m4, _mm512_and_si512(_mm512_sllv_epi16(h, shl), m30), 0xEA);
+  const __m512i u_hi =
+      _mm512_ternarylogic_epi32(_mm512_srli_epi16(l, 4), m4, _mm512_and_si512(_mm512_srlv_epi16(h, shr), m30), 0xEA);
+  sumi = _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(u_lo, _mm512_loadu_si512(x)), sc_lo);
+  return _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(u_hi, _mm512_loadu_si512(x + 64)), sc_hi);
+}
+
+// Q6_K: d·Σ_g sc_g·Σ (u - 32)·q over 16 groups of 16 = d·(Σ_g sc_g Σ u·q - 32·Σ_g sc_g·bsum_g).
+PHIAL_TARGET_AVX512 static inline float dot_q6_K(const std::byte* row, const void* act, std::int64_t K) {
+  const kq6_K* w = reinterpret_cast<const kq6_K*>(row);
+  const ActQ8K* a = static_cast<const ActQ8K*>(act);
+  const std::int64_t nb = K / 256;
+  const __m512i si0 = _mm512_load_si512(kQ6_KScaleDwords[0]), si1 = _mm512_load_si512(kQ6_KScaleDwords[1]);
+  const __m512i si2 = _mm512_load_si512(kQ6_KScaleDwords[2]), si3 = _mm512_load_si512(kQ6_KScaleDwords[3]);
+  __m512 acc = _mm512_setzero_ps();
+  for (std::int64_t b = 0; b < nb; ++b) {
+    prefetch_ahead(reinterpret_cast<const std::byte*>(w + b), sizeof(kq6_K));
+    const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].scales));
+    // Each scale in both words of its dword, for vpdpwssd's word pairs.
+    const __m512i sc32 = _mm512_cvtepi8_epi32(sc8);
+    const __m512i scw = _mm512_or_si512(_mm512_and_si512(sc32, _mm512_set1_epi32(0xFFFF)), _mm512_slli_epi32(sc32, 16));
+    __m512i sumi = q6_K_half(w[b].ql, w[b].qh, a[b].qs, _mm512_permutexvar_epi32(si0, scw),
+                             _mm512_permutexvar_epi32(si1, scw), _mm512_setzero_si512());
+    sumi = q6_K_half(w[b].ql + 64, w[b].qh + 32, a[b].qs + 128, _mm512_permutexvar_epi32(si2, scw),
+                     _mm512_permutexvar_epi32(si3, scw), sumi);
+    // - 32·Σ_g sc_g·bsum_g
+    const __m256i corr = _mm256_madd_epi16(_mm256_cvtepi8_epi16(sc8),
+                                           _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].bsums)));
+    sumi = _mm512_sub_epi32(sumi, _mm512_zextsi256_si512(_mm256_slli_epi32(corr, 5)));
+    acc = _mm512_fmadd_ps(_mm512_set1_ps(avx2::half(w[b].d) * a[b].d), _mm512_cvtepi32_ps(sumi), acc);
+  }
+  return _mm512_reduce_add_ps(acc);
+}
+
+}  // namespace phial::ops::detail::avx512
+
+#if defined(__GNUC__) && !defined(__clang__)
+#  pragma GCC diagnostic pop
+#endif
+
+#endif  // PHIAL_X86
