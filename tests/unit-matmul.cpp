@@ -246,6 +246,26 @@ TEST_CASE("activation quantizers meet |x - d·q| <= d/2 and their block sums", "
             REQUIRE(p.z[4 * i + l] == Approx(-2.0f * d * sum).margin(1e-6));
           }
         }
+      } else if (k.act == pd::ActKind::q8x2w_q8_0) {
+        // Two blocks per record in order; d and -128·d·Σq/8 in each block's eight lanes.
+        auto* a = reinterpret_cast<const pd::ActQ8x2W*>(buf.data());
+        for (std::int64_t b = 0; b < K / 32; ++b) {
+          const pd::ActQ8x2W& p = a[b / 2];
+          const int h = static_cast<int>(b % 2);
+          const float d = p.d[8 * h];
+          int sum = 0;
+          for (int j = 0; j < 32; ++j) {
+            const int q = p.qs[32 * h + j];
+            const float xi = x[static_cast<std::size_t>(b * 32 + j)];
+            REQUIRE(std::fabs(xi - d * q) <= d / 2 * (1 + 1e-5) + 1e-30);
+            REQUIRE(same_as_scalar(b * 32 + j, d, q, false));
+            sum += q;
+          }
+          for (int l = 0; l < 8; ++l) {
+            REQUIRE(p.d[8 * h + l] == d);
+            REQUIRE(p.z[8 * h + l] == Approx(-16.0f * d * sum).margin(1e-6));
+          }
+        }
       } else if (k.act == pd::ActKind::q8x2_q4_0) {
         // Two blocks per record: element j < 16 of block b in lo[16·(b%2) + j], j >= 16 in hi[...];
         // d and -8·d·Σq/4 in the block's four lanes.

@@ -324,13 +324,21 @@ struct ActQ8x4 {
   std::int8_t lo[64];
   std::int8_t hi[64];
 };
+// 64 activations (32-blocks 2g and 2g+1, in order) for the AVX-512 q8_0 kernel. It makes the signed
+// weights unsigned (w + 128, for vpdpbusd), which adds 128·Σq per block: z = -128·d·Σq / 8 in each of
+// the block's 8 int32 lanes (block 2g in lanes 0..7) undoes it. A missing odd last block is zeros.
+struct ActQ8x2W {
+  float d[16];
+  float z[16];
+  std::int8_t qs[64];
+};
 static_assert(sizeof(ActQ8) == 40 && sizeof(ActQ8K) == 292 && sizeof(ActQ8x2) == 128);
-static_assert(sizeof(ActQ8x4) == 256);
+static_assert(sizeof(ActQ8x4) == 256 && sizeof(ActQ8x2W) == 192);
 
 // q8k_q4_K is ActQ8K with each 128 activations reordered to x[0..31], x[64..95], x[32..63],
 // x[96..127] (bsums keep the natural order): the AVX-512 q4_K kernel takes 64 bytes of nibbles at a
 // time, whose low nibbles are sub-blocks 0 and 2 and high nibbles sub-blocks 1 and 3.
-enum class ActKind { f32, q8, q8k, q8x2_q4_0, q8x4_q4_0, q8k_q4_K };
+enum class ActKind { f32, q8, q8k, q8x2_q4_0, q8x4_q4_0, q8x2w_q8_0, q8k_q4_K };
 
 inline ActKind act_kind_for(TensorType t) noexcept {
   switch (t) {
@@ -356,6 +364,7 @@ inline std::size_t act_row_bytes(ActKind kind, std::int64_t K) noexcept {
     case ActKind::q8k: return static_cast<std::size_t>(K / 256) * sizeof(ActQ8K);
     case ActKind::q8x2_q4_0: return static_cast<std::size_t>((K / 32 + 1) / 2) * sizeof(ActQ8x2);
     case ActKind::q8x4_q4_0: return static_cast<std::size_t>((K / 32 + 3) / 4) * sizeof(ActQ8x4);
+    case ActKind::q8x2w_q8_0: return static_cast<std::size_t>((K / 32 + 1) / 2) * sizeof(ActQ8x2W);
     case ActKind::q8k_q4_K: return static_cast<std::size_t>(K / 256) * sizeof(ActQ8K);
     default: return static_cast<std::size_t>(K) * sizeof(float);
   }
@@ -625,6 +634,10 @@ inline QuantizeActFn select_quantizer(ActKind act, bool avx2) {
         return [](const float* x, void* y, std::int64_t K) {
           avx512::quantize_act_q8x4_q4_0(x, static_cast<ActQ8x4*>(y), K);
         };
+      case ActKind::q8x2w_q8_0:
+        return [](const float* x, void* y, std::int64_t K) {
+          avx512::quantize_act_q8x2w_q8_0(x, static_cast<ActQ8x2W*>(y), K);
+        };
       case ActKind::q8k_q4_K:
         return [](const float* x, void* y, std::int64_t K) {
           avx512::quantize_act_q8k_q4_K(x, static_cast<ActQ8K*>(y), K);
@@ -662,6 +675,7 @@ inline RowDotKernel select_row_dot(TensorType type, SimdLevel level) {
     };
     switch (type) {
       case TensorType::Q4_0: return pick(ActKind::q8x4_q4_0, &avx512::dot_q4_0);
+      case TensorType::Q8_0: return pick(ActKind::q8x2w_q8_0, &avx512::dot_q8_0);
       case TensorType::Q4_K: return pick(ActKind::q8k_q4_K, &avx512::dot_q4_K);
       case TensorType::Q6_K: return pick(ActKind::q8k, &avx512::dot_q6_K);
       default: break;  // the AVX2 kernel

@@ -5,19 +5,19 @@
 //
 // Why: on Sapphire Rapids the AVX2 kernels for these types were compute bound: a q4_0 GEMV read
 // 0.67-0.70 of the DRAM bandwidth, the f16 one (less arithmetic per byte) 0.87-0.89. A 512-bit
-// register holds four q4_0 blocks, and vpdpbusd does the u8·i8 products, their pairwise sums and the
-// int32 accumulation in one instruction (vpmaddubsw + vpmaddwd + vpaddd in AVX2); for the k-quants
-// vpmaddubsw + vpdpwssd apply the sub-block scales as they accumulate.
+// register holds four q4_0 blocks or two q8_0 blocks, and vpdpbusd does the u8·i8 products, their
+// pairwise sums and the int32 accumulation in one instruction (vpmaddubsw + vpmaddwd + vpaddd in
+// AVX2); for the k-quants vpmaddubsw + vpdpwssd apply the sub-block scales as they accumulate.
 //
-// Not here: q8_0 and f16/bf16/f32. AVX-512 versions of those (a q8_0 kernel making the weights
-// unsigned for vpdpbusd, with its four scales gathered by one word permute; 512-bit f16 FMAs) were
-// slower than the AVX2 ones with the operands in L2 (q8_0 29.8 vs 32.1 GB/s on one core, f16 49.0 vs
-// 51.6) and in DRAM with 2 MiB pages (q8_0 0.71 vs 0.78 of the read bandwidth on one thread), so
-// those types keep their AVX2 kernels at this level.
+// Not here: f16/bf16/f32. 512-bit FMA versions were no faster than the AVX2 ones (in L2 49.0 vs
+// 51.6 GB/s on one core; F16 decode 3.97 vs 3.94 tok/s), so those keep their AVX2 kernels. The q8_0
+// kernel here is slower than the AVX2 one in L2 (29.8 vs 32.1 GB/s) and bench-matmul's layer GEMV
+// ranks them either way by a few percent, but end to end it decodes the Q8_0 file faster: tg32 on 2
+// threads, alternating binaries, 7.44 / 7.52 / 7.30 against 6.75 / 6.87 / 6.84 tok/s.
 //
 // Weight blocks are read in their GGUF layout (no repacking: the weights stay memory-mapped); the
 // activation side, quantized once per matmul and reused for every row, is laid out to match
-// (ActQ8x4, the q8k_q4_K order; see qdot.hpp).
+// (ActQ8x4, ActQ8x2W, the q8k_q4_K order; see qdot.hpp).
 #pragma once
 #if PHIAL_X86
 
@@ -38,9 +38,14 @@ namespace phial::ops::detail::avx512 {
 //   1.5 KiB  28.1 / 28.1 / 28.3    27.9 / 23.6 / 26.8
 //   2 KiB    26.9 / 27.9 / 28.4    23.3 / 25.2 / 26.9
 // (prefetching to L2 only, 2 or 4 KiB ahead, was no better). In 4 KiB pages 2 KiB beat 1 KiB by 8-13 %.
+// The q8_0 kernel, with the most bytes per instruction, goes 2 KiB ahead: end to end (Q8_0 file, tg32,
+// 2 threads, alternating binaries) 7.44 / 7.27 against 7.19 / 7.16 tok/s at 1.5 KiB; at 2 KiB the
+// Q4_K_M file (its q6_K tensors) went the other way, 10.72 / 10.55 against 10.91 / 10.73.
 inline constexpr std::size_t kPrefetchBytes = 1536;
+inline constexpr std::size_t kPrefetchBytesQ8 = 2048;
+template <std::size_t Distance = kPrefetchBytes>
 PHIAL_TARGET_AVX512 static inline void prefetch_ahead(const std::byte* p, std::size_t n) {
-  for (std::size_t o = 0; o < n; o += 64) _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetchBytes + o), _MM_HINT_T0);
+  for (std::size_t o = 0; o < n; o += 64) _mm_prefetch(reinterpret_cast<const char*>(p + Distance + o), _MM_HINT_T0);
 }
 
 // ---- activation quantization ------------------------------------------------------------------
@@ -65,6 +70,26 @@ PHIAL_TARGET_AVX512 static inline void quantize_act_q8x4_q4_0(const float* x, Ac
     std::memset(p.hi + 16 * i, 0, 16);
     std::memset(p.d + 4 * i, 0, 4 * sizeof(float));
     std::memset(p.z + 4 * i, 0, 4 * sizeof(float));
+  }
+}
+
+PHIAL_TARGET_AVX512 static inline void quantize_act_q8x2w_q8_0(const float* x, ActQ8x2W* y, std::int64_t K) {
+  const std::int64_t nb = K / 32;
+  for (std::int64_t b = 0; b < nb; ++b, x += 32) {
+    float d;
+    int sum;
+    const __m256i q = avx2::quantize_block_32(x, d, sum);
+    ActQ8x2W& p = y[b / 2];
+    const int h = static_cast<int>(b % 2);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p.qs + 32 * h), q);
+    _mm256_storeu_ps(p.d + 8 * h, _mm256_set1_ps(d));
+    _mm256_storeu_ps(p.z + 8 * h, _mm256_set1_ps(-16.0f * d * static_cast<float>(sum)));  // -128·d·Σq / 8 lanes
+  }
+  if (nb % 2 != 0) {
+    ActQ8x2W& p = y[nb / 2];
+    std::memset(p.qs + 32, 0, 32);
+    std::memset(p.d + 8, 0, 8 * sizeof(float));
+    std::memset(p.z + 8, 0, 8 * sizeof(float));
   }
 }
 
@@ -127,6 +152,54 @@ PHIAL_TARGET_AVX512 static inline float dot_q4_0(const std::byte* row, const voi
     const __mmask32 ma = (1u << (9 * rem)) - 1;
     acc0 = q4_0_group(_mm512_maskz_loadu_epi16(ma, row + ng * kG), _mm512_setzero_si512(), a[ng], nib_idx,
                       scale_idx, acc0);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+}
+
+// ---- q8_0 against ActQ8x2W --------------------------------------------------------------------
+// Four blocks are 136 bytes, d at byte 34i. Their scales come from two loads (bytes 0..63 and
+// 68..131: words 0 and 17 of each) by one word permute, eight lanes per block.
+alignas(64) inline constexpr std::uint16_t kQ8_0ScaleWords[32] = {
+    0,  0,  0,  0,  0,  0,  0,  0,  17, 17, 17, 17, 17, 17, 17, 17,
+    32, 32, 32, 32, 32, 32, 32, 32, 49, 49, 49, 49, 49, 49, 49, 49};
+
+// Blocks 2g and 2g+1 with their 32 int8 weights each in one register (`q`) and d_w per lane in dw.
+PHIAL_TARGET_AVX512 static inline __m512 q8_0_pair(__m512i q, __m512 dw, const ActQ8x2W& x, __m512 acc) {
+  const __m512i u = _mm512_xor_si512(q, _mm512_set1_epi8(static_cast<char>(0x80)));  // w + 128
+  const __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, _mm512_loadu_si512(x.qs));
+  const __m512 f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_loadu_ps(x.d), _mm512_loadu_ps(x.z));
+  return _mm512_fmadd_ps(dw, f, acc);
+}
+
+PHIAL_TARGET_AVX512 static inline __m512i q8_0_weights(const kq8_0* b0, const kq8_0* b1) {
+  return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b0->qs))),
+                            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b1->qs)), 1);
+}
+
+PHIAL_TARGET_AVX512 static inline float dot_q8_0(const std::byte* row, const void* act, std::int64_t K) {
+  const kq8_0* w = reinterpret_cast<const kq8_0*>(row);
+  const ActQ8x2W* a = static_cast<const ActQ8x2W*>(act);
+  const __m512i scale_idx = _mm512_load_si512(kQ8_0ScaleWords);
+  const std::int64_t nb = K / 32;
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
+  std::int64_t b = 0;
+  for (; b + 4 <= nb; b += 4) {
+    const std::byte* p = reinterpret_cast<const std::byte*>(w + b);
+    prefetch_ahead<kPrefetchBytesQ8>(p, 4 * sizeof(kq8_0));
+    const __m512i dd = _mm512_permutex2var_epi16(_mm512_loadu_si512(p), scale_idx, _mm512_loadu_si512(p + 68));
+    const __m512 dw01 = _mm512_cvtph_ps(_mm512_castsi512_si256(dd));
+    const __m512 dw23 = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(dd, 1));
+    acc0 = q8_0_pair(q8_0_weights(w + b, w + b + 1), dw01, a[b / 2], acc0);
+    acc1 = q8_0_pair(q8_0_weights(w + b + 2, w + b + 3), dw23, a[b / 2 + 1], acc1);
+  }
+  for (; b < nb; b += 2) {  // 1-3 blocks left; a lone last block meets zero activations
+    const bool two = b + 1 < nb;
+    const __m512i q = two ? q8_0_weights(w + b, w + b + 1)
+                          : _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs)));
+    const __m512 dw = _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(avx2::half(w[b].d)),
+                                           _mm512_set1_ps(two ? avx2::half(w[b + 1].d) : 0.0f));
+    // (the upper half of a lone block's register is undefined: times 0 activations and 0 scale)
+    acc0 = q8_0_pair(two ? q : _mm512_maskz_mov_epi32(0x00FF, q), dw, a[b / 2], acc0);
   }
   return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
 }
