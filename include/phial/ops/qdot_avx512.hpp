@@ -198,7 +198,8 @@ PHIAL_TARGET_AVX512 static inline float dot_q8_0(const std::byte* row, const voi
                           : _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs)));
     const __m512 dw = _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(avx2::half(w[b].d)),
                                            _mm512_set1_ps(two ? avx2::half(w[b + 1].d) : 0.0f));
-    // (the upper half of a lone block's register is undefined: times 0 activations and 0 scale)
+    // A lone block's upper half is zeroed (the cast leaves it undefined); its activations and scale
+    // are zero too, so it adds nothing.
     acc0 = q8_0_pair(two ? q : _mm512_maskz_mov_epi32(0x00FF, q), dw, a[b / 2], acc0);
   }
   return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
