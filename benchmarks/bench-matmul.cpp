@@ -135,7 +135,6 @@ class HugeBuffer {
   HugeBuffer& operator=(const HugeBuffer&) = delete;
   ~HugeBuffer() { ::munmap(p_, n_); }
   std::byte* data() const { return p_; }
-  std::size_t size() const { return n_; }
 
  private:
   std::byte* p_ = nullptr;

@@ -219,6 +219,27 @@ TEST_CASE("activation quantizers meet |x - d·q| <= d/2 and their block sums", "
     const int qs = k_quant ? s8k[b].qs[i % 256] : s8[b].qs[i % 32];
     return d == ds && q == qs;
   };
+  // N blocks per record (ActQ8xN): element j < 16 of block b in lo[16·(b%N) + j], j >= 16 in
+  // hi[...]; d and -8·d·Σq/4 in the block's four lanes.
+  auto check_q4_0_lanes = [&]<int N>(const pd::ActQ8xN<N>* a) {
+    for (std::int64_t b = 0; b < K / 32; ++b) {
+      const pd::ActQ8xN<N>& p = a[b / N];
+      const int i = static_cast<int>(b % N);
+      const float d = p.d[4 * i];
+      int sum = 0;
+      for (int j = 0; j < 32; ++j) {
+        const int q = j < 16 ? p.lo[16 * i + j] : p.hi[16 * i + j - 16];
+        const float xi = x[static_cast<std::size_t>(b * 32 + j)];
+        REQUIRE(std::fabs(xi - d * q) <= d / 2 * (1 + 1e-5) + 1e-30);
+        REQUIRE(same_as_scalar(b * 32 + j, d, q, false));
+        sum += q;
+      }
+      for (int l = 0; l < 4; ++l) {
+        REQUIRE(p.d[4 * i + l] == d);
+        REQUIRE(p.z[4 * i + l] == Approx(-2.0f * d * sum).margin(1e-6));
+      }
+    }
+  };
   for (auto level : pd::available_simd_levels()) {
     for (TensorType type : {TensorType::Q8_0, TensorType::Q4_K, TensorType::Q4_0}) {
       auto k = pd::select_row_dot(type, level);
@@ -226,26 +247,9 @@ TEST_CASE("activation quantizers meet |x - d·q| <= d/2 and their block sums", "
       k.quantize(x.data(), buf.data(), K);
       INFO("type " << phial::tensor_type_info(type).name << " simd " << pd::simd_level_name(level));
       if (k.act == pd::ActKind::q8x4_q4_0) {
-        // Four blocks per record: element j < 16 of block b in lo[16·(b%4) + j], j >= 16 in hi[...];
-        // d and -8·d·Σq/4 in the block's four lanes.
-        auto* a = reinterpret_cast<const pd::ActQ8x4*>(buf.data());
-        for (std::int64_t b = 0; b < K / 32; ++b) {
-          const pd::ActQ8x4& p = a[b / 4];
-          const int i = static_cast<int>(b % 4);
-          const float d = p.d[4 * i];
-          int sum = 0;
-          for (int j = 0; j < 32; ++j) {
-            const int q = j < 16 ? p.lo[16 * i + j] : p.hi[16 * i + j - 16];
-            const float xi = x[static_cast<std::size_t>(b * 32 + j)];
-            REQUIRE(std::fabs(xi - d * q) <= d / 2 * (1 + 1e-5) + 1e-30);
-            REQUIRE(same_as_scalar(b * 32 + j, d, q, false));
-            sum += q;
-          }
-          for (int l = 0; l < 4; ++l) {
-            REQUIRE(p.d[4 * i + l] == d);
-            REQUIRE(p.z[4 * i + l] == Approx(-2.0f * d * sum).margin(1e-6));
-          }
-        }
+        check_q4_0_lanes(reinterpret_cast<const pd::ActQ8x4*>(buf.data()));
+      } else if (k.act == pd::ActKind::q8x2_q4_0) {
+        check_q4_0_lanes(reinterpret_cast<const pd::ActQ8x2*>(buf.data()));
       } else if (k.act == pd::ActKind::q8x2w_q8_0) {
         // Two blocks per record in order; d and -128·d·Σq/8 in each block's eight lanes.
         auto* a = reinterpret_cast<const pd::ActQ8x2W*>(buf.data());
@@ -264,27 +268,6 @@ TEST_CASE("activation quantizers meet |x - d·q| <= d/2 and their block sums", "
           for (int l = 0; l < 8; ++l) {
             REQUIRE(p.d[8 * h + l] == d);
             REQUIRE(p.z[8 * h + l] == Approx(-16.0f * d * sum).margin(1e-6));
-          }
-        }
-      } else if (k.act == pd::ActKind::q8x2_q4_0) {
-        // Two blocks per record: element j < 16 of block b in lo[16·(b%2) + j], j >= 16 in hi[...];
-        // d and -8·d·Σq/4 in the block's four lanes.
-        auto* a = reinterpret_cast<const pd::ActQ8x2*>(buf.data());
-        for (std::int64_t b = 0; b < K / 32; ++b) {
-          const pd::ActQ8x2& p = a[b / 2];
-          const int h = static_cast<int>(b % 2);
-          const float d = p.d[4 * h];
-          int sum = 0;
-          for (int j = 0; j < 32; ++j) {
-            const int q = j < 16 ? p.lo[16 * h + j] : p.hi[16 * h + j - 16];
-            const float xi = x[static_cast<std::size_t>(b * 32 + j)];
-            REQUIRE(std::fabs(xi - d * q) <= d / 2 * (1 + 1e-5) + 1e-30);
-            REQUIRE(same_as_scalar(b * 32 + j, d, q, false));
-            sum += q;
-          }
-          for (int l = 0; l < 4; ++l) {
-            REQUIRE(p.d[4 * h + l] == d);
-            REQUIRE(p.z[4 * h + l] == Approx(-2.0f * d * sum).margin(1e-6));
           }
         }
       } else if (k.act == pd::ActKind::q8) {

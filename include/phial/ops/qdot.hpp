@@ -302,28 +302,21 @@ struct ActQ8K {
   std::int16_t bsums[16];
   std::int8_t qs[256];
 };
-// 64 activations (32-blocks b and b+1) as the AVX2 q4_0 kernel wants them: it unpacks the nibbles of
-// two weight blocks into one 256-bit register, low nibbles of both blocks then high nibbles of both,
-// so lo = x_b[0..15], x_b+1[0..15] and hi = x_b[16..31], x_b+1[16..31]. Its int32 partial sums come
-// out four lanes per block, so the scale and q4_0's zero-point term -8·s are stored per lane
-// (d[l] = d_b, z[l] = -8·s_b / 4 for lanes 0..3, block b+1 in lanes 4..7). An odd last block is
-// paired with zeros.
-struct ActQ8x2 {
-  float d[8];
-  float z[8];
-  std::int8_t lo[32];
-  std::int8_t hi[32];
+// 32·N activations (32-blocks Ng..Ng+N-1) as the SIMD q4_0 kernels want them: they unpack the
+// nibbles of N weight blocks into one register (N = 2 for AVX2's 256 bits, 4 for AVX-512), low
+// nibbles of all N blocks then high nibbles, so lo[16i + j] = x_Ng+i[j] and hi[16i + j] =
+// x_Ng+i[16 + j]. Their int32 partial sums come out four lanes per block, so the scale and q4_0's
+// zero-point term -8·s are stored per lane (d[4i + l] = d_Ng+i, z[4i + l] = -8·s_Ng+i / 4). Blocks
+// missing at the end of a row are zeros.
+template <int N>
+struct ActQ8xN {
+  float d[4 * N];
+  float z[4 * N];
+  std::int8_t lo[16 * N];
+  std::int8_t hi[16 * N];
 };
-// 128 activations (32-blocks 4g..4g+3) for the AVX-512 q4_0 kernel, the same idea one register wider:
-// it gathers four weight blocks' nibble bytes into the four 128-bit lanes of one register, so
-// lo[16i + j] = x_4g+i[j] and hi[16i + j] = x_4g+i[16 + j], with d and -8·s/4 in block i's lanes
-// 4i..4i+3. Missing blocks at the end of a row are zeros.
-struct ActQ8x4 {
-  float d[16];
-  float z[16];
-  std::int8_t lo[64];
-  std::int8_t hi[64];
-};
+using ActQ8x2 = ActQ8xN<2>;  // AVX2
+using ActQ8x4 = ActQ8xN<4>;  // AVX-512
 // 64 activations (32-blocks 2g and 2g+1, in order) for the AVX-512 q8_0 kernel. It makes the signed
 // weights unsigned (w + 128, for vpdpbusd), which adds 128·Σq per block: z = -128·d·Σq / 8 in each of
 // the block's 8 int32 lanes (block 2g in lanes 0..7) undoes it. A missing odd last block is zeros.
@@ -627,12 +620,12 @@ inline QuantizeActFn select_quantizer(ActKind act, bool avx2) {
         return [](const float* x, void* y, std::int64_t K) { avx2::quantize_act_q8k(x, static_cast<ActQ8K*>(y), K); };
       case ActKind::q8x2_q4_0:
         return [](const float* x, void* y, std::int64_t K) {
-          avx2::quantize_act_q8x2_q4_0(x, static_cast<ActQ8x2*>(y), K);
+          avx2::quantize_act_q8xn_q4_0(x, static_cast<ActQ8x2*>(y), K);
         };
       // The AVX-512 layouts (only chosen when the CPU has AVX-512 VNNI)
       case ActKind::q8x4_q4_0:
         return [](const float* x, void* y, std::int64_t K) {
-          avx512::quantize_act_q8x4_q4_0(x, static_cast<ActQ8x4*>(y), K);
+          avx2::quantize_act_q8xn_q4_0(x, static_cast<ActQ8x4*>(y), K);
         };
       case ActKind::q8x2w_q8_0:
         return [](const float* x, void* y, std::int64_t K) {

@@ -50,9 +50,11 @@ PHIAL_TARGET_AVX2 static inline __m256i fifth_bits_32(const std::uint8_t* qh_byt
 // the caller is about to read. The rows of a matrix are contiguous, so running past a row's end
 // fetches the next row (a prefetch never faults). One thread over 52 MB of rows, median GB/s without
 // and with it: q4_0 9.0 -> 10.3, q8_0 10.4 -> 11.8, f16 11.9 -> 13.2 (docs/performance.md).
+// (The AVX-512 kernels use the same helper at their own distances.)
 inline constexpr std::size_t kPrefetchBytes = 1024;
+template <std::size_t Distance = kPrefetchBytes>
 PHIAL_TARGET_AVX2 static inline void prefetch_ahead(const std::byte* p, std::size_t n) {
-  for (std::size_t o = 0; o < n; o += 64) _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetchBytes + o), _MM_HINT_T0);
+  for (std::size_t o = 0; o < n; o += 64) _mm_prefetch(reinterpret_cast<const char*>(p + Distance + o), _MM_HINT_T0);
 }
 
 // ---- f32 activations --------------------------------------------------------------------------
@@ -180,26 +182,29 @@ PHIAL_TARGET_AVX2 static inline void quantize_act_q8k(const float* x, ActQ8K* y,
   }
 }
 
-// Two 32-blocks per ActQ8x2 (layout in qdot.hpp); the zero-point term is q4_0's -8·d_x·Σq.
-PHIAL_TARGET_AVX2 static inline void quantize_act_q8x2_q4_0(const float* x, ActQ8x2* y, std::int64_t K) {
+// N 32-blocks per ActQ8xN (layout in qdot.hpp); the zero-point term is q4_0's -8·d_x·Σq. N = 2 for
+// the AVX2 kernel, 4 for the AVX-512 one (this quantizer needs only AVX2).
+template <int N>
+PHIAL_TARGET_AVX2 static inline void quantize_act_q8xn_q4_0(const float* x, ActQ8xN<N>* y, std::int64_t K) {
   const std::int64_t nb = K / 32;
   for (std::int64_t b = 0; b < nb; ++b, x += 32) {
     float d;
     int sum;
     const __m256i q = quantize_block_32(x, d, sum);
-    ActQ8x2& p = y[b / 2];
-    const int h = static_cast<int>(b % 2);
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(p.lo + 16 * h), _mm256_castsi256_si128(q));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(p.hi + 16 * h), _mm256_extracti128_si256(q, 1));
-    _mm_storeu_ps(p.d + 4 * h, _mm_set1_ps(d));
-    _mm_storeu_ps(p.z + 4 * h, _mm_set1_ps(-2.0f * d * static_cast<float>(sum)));
+    ActQ8xN<N>& p = y[b / N];
+    const int i = static_cast<int>(b % N);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p.lo + 16 * i), _mm256_castsi256_si128(q));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p.hi + 16 * i), _mm256_extracti128_si256(q, 1));
+    _mm_storeu_ps(p.d + 4 * i, _mm_set1_ps(d));
+    _mm_storeu_ps(p.z + 4 * i, _mm_set1_ps(-2.0f * d * static_cast<float>(sum)));  // -8·d·Σq / 4 lanes
   }
-  if (nb % 2 != 0) {  // the odd last block's partner: zeros contribute nothing
-    ActQ8x2& p = y[nb / 2];
-    std::memset(p.lo + 16, 0, 16);
-    std::memset(p.hi + 16, 0, 16);
-    _mm_storeu_ps(p.d + 4, _mm_setzero_ps());
-    _mm_storeu_ps(p.z + 4, _mm_setzero_ps());
+  for (std::int64_t b = nb; b % N != 0; ++b) {  // the last record's missing blocks: zeros add nothing
+    ActQ8xN<N>& p = y[b / N];
+    const int i = static_cast<int>(b % N);
+    std::memset(p.lo + 16 * i, 0, 16);
+    std::memset(p.hi + 16 * i, 0, 16);
+    _mm_storeu_ps(p.d + 4 * i, _mm_setzero_ps());
+    _mm_storeu_ps(p.z + 4 * i, _mm_setzero_ps());
   }
 }
 
@@ -376,6 +381,21 @@ PHIAL_TARGET_AVX2 static inline __m256i q45_K_sub(const std::uint8_t* qs, const 
   return _mm256_add_epi32(plo, phi);
 }
 
+// The 8 six-bit scales and 8 six-bit mins of a Q4_K/Q5_K block, unpacked with 32-bit word
+// operations: bytes 0..7 = scales, bytes 8..15 = mins (see k_scale_min for the layout).
+PHIAL_TARGET_AVX2 static inline __m128i k_scales_mins(const std::uint8_t* scales) {
+  std::uint32_t u0, u1, u2;
+  std::memcpy(&u0, scales, 4);
+  std::memcpy(&u1, scales + 4, 4);
+  std::memcpy(&u2, scales + 8, 4);
+  const std::uint32_t sc_lo = u0 & 0x3f3f3f3fu;
+  const std::uint32_t sc_hi = (u2 & 0x0f0f0f0fu) | (((u0 >> 6) & 0x03030303u) << 4);
+  const std::uint32_t mn_lo = u1 & 0x3f3f3f3fu;
+  const std::uint32_t mn_hi = ((u2 >> 4) & 0x0f0f0f0fu) | (((u1 >> 6) & 0x03030303u) << 4);
+  return _mm_setr_epi32(static_cast<int>(sc_lo), static_cast<int>(sc_hi), static_cast<int>(mn_lo),
+                        static_cast<int>(mn_hi));
+}
+
 // Q4_K / Q5_K: Σ_j sc_j·Σ u·q per sub-block of 32 (int32), minus dmin·Σ_j m_j·Σq.
 template <bool Q5>
 PHIAL_TARGET_AVX2 static inline float dot_q45_K(const std::byte* row, const void* act, std::int64_t K) {
@@ -390,18 +410,7 @@ PHIAL_TARGET_AVX2 static inline float dot_q45_K(const std::byte* row, const void
     const std::uint16_t* dd = reinterpret_cast<const std::uint16_t*>(blk);
     const std::uint8_t* scales = reinterpret_cast<const std::uint8_t*>(blk) + 4;
     const std::uint8_t* qs = Q5 ? reinterpret_cast<const kq5_K*>(blk)->qs : reinterpret_cast<const kq4_K*>(blk)->qs;
-    // The 8 six-bit scales and 8 six-bit mins, unpacked with 32-bit word operations:
-    // bytes 0..7 of `sm` = scales, bytes 8..15 = mins (see k_scale_min for the layout).
-    std::uint32_t u0, u1, u2;
-    std::memcpy(&u0, scales, 4);
-    std::memcpy(&u1, scales + 4, 4);
-    std::memcpy(&u2, scales + 8, 4);
-    const std::uint32_t sc_lo = u0 & 0x3f3f3f3fu;
-    const std::uint32_t sc_hi = (u2 & 0x0f0f0f0fu) | (((u0 >> 6) & 0x03030303u) << 4);
-    const std::uint32_t mn_lo = u1 & 0x3f3f3f3fu;
-    const std::uint32_t mn_hi = ((u2 >> 4) & 0x0f0f0f0fu) | (((u1 >> 6) & 0x03030303u) << 4);
-    const __m128i sm = _mm_setr_epi32(static_cast<int>(sc_lo), static_cast<int>(sc_hi), static_cast<int>(mn_lo),
-                                      static_cast<int>(mn_hi));
+    const __m128i sm = k_scales_mins(scales);  // bytes 0..7 scales, 8..15 mins
     // Σ_j m_j · (Σq over sub-block j): bsums of 16 -> sums of 32 by a horizontal add, then madd.
     const __m128i bs_lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a[b].bsums));
     const __m128i bs_hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a[b].bsums + 8));

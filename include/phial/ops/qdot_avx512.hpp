@@ -43,35 +43,11 @@ namespace phial::ops::detail::avx512 {
 // Q4_K_M file (its q6_K tensors) went the other way, 10.72 / 10.55 against 10.91 / 10.73.
 inline constexpr std::size_t kPrefetchBytes = 1536;
 inline constexpr std::size_t kPrefetchBytesQ8 = 2048;
-template <std::size_t Distance = kPrefetchBytes>
-PHIAL_TARGET_AVX512 static inline void prefetch_ahead(const std::byte* p, std::size_t n) {
-  for (std::size_t o = 0; o < n; o += 64) _mm_prefetch(reinterpret_cast<const char*>(p + Distance + o), _MM_HINT_T0);
-}
+using avx2::prefetch_ahead;  // called here with these distances
 
 // ---- activation quantization ------------------------------------------------------------------
 
-PHIAL_TARGET_AVX512 static inline void quantize_act_q8x4_q4_0(const float* x, ActQ8x4* y, std::int64_t K) {
-  const std::int64_t nb = K / 32;
-  for (std::int64_t b = 0; b < nb; ++b, x += 32) {
-    float d;
-    int sum;
-    const __m256i q = avx2::quantize_block_32(x, d, sum);
-    ActQ8x4& p = y[b / 4];
-    const int i = static_cast<int>(b % 4);
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(p.lo + 16 * i), _mm256_castsi256_si128(q));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(p.hi + 16 * i), _mm256_extracti128_si256(q, 1));
-    _mm_storeu_ps(p.d + 4 * i, _mm_set1_ps(d));
-    _mm_storeu_ps(p.z + 4 * i, _mm_set1_ps(-2.0f * d * static_cast<float>(sum)));  // -8·d·Σq / 4 lanes
-  }
-  for (std::int64_t b = nb; b % 4 != 0; ++b) {  // the last group's missing blocks: zeros add nothing
-    ActQ8x4& p = y[b / 4];
-    const int i = static_cast<int>(b % 4);
-    std::memset(p.lo + 16 * i, 0, 16);
-    std::memset(p.hi + 16 * i, 0, 16);
-    std::memset(p.d + 4 * i, 0, 4 * sizeof(float));
-    std::memset(p.z + 4 * i, 0, 4 * sizeof(float));
-  }
-}
+// (q4_0's ActQ8x4 comes from avx2::quantize_act_q8xn_q4_0<4>, shared with the AVX2 layout.)
 
 PHIAL_TARGET_AVX512 static inline void quantize_act_q8x2w_q8_0(const float* x, ActQ8x2W* y, std::int64_t K) {
   const std::int64_t nb = K / 32;
@@ -138,7 +114,7 @@ PHIAL_TARGET_AVX512 static inline float dot_q4_0(const std::byte* row, const voi
   std::int64_t g = 0;
   for (; g + 2 <= ng; g += 2) {
     const std::byte* w = row + g * kG;
-    prefetch_ahead(w, 2 * kG);
+    prefetch_ahead<kPrefetchBytes>(w, 2 * kG);
     acc0 = q4_0_group(_mm512_loadu_si512(w), _mm512_loadu_si512(w + 8), a[g], nib_idx, scale_idx, acc0);
     acc1 = q4_0_group(_mm512_loadu_si512(w + kG), _mm512_loadu_si512(w + kG + 8), a[g + 1], nib_idx, scale_idx, acc1);
   }
@@ -209,20 +185,6 @@ PHIAL_TARGET_AVX512 static inline float dot_q8_0(const std::byte* row, const voi
 // The sub-block scales multiply int16 pair sums (vpmaddubsw u·q) inside vpdpwssd, which also
 // accumulates: 2 instructions per 64 weights, scales included.
 
-// Q4_K / Q5_K's 6-bit scales of sub-blocks 0..7 in bytes 0..7 and mins in bytes 8..15.
-PHIAL_TARGET_AVX512 static inline __m128i q4_K_scales_mins(const std::uint8_t* scales) {
-  std::uint32_t u0, u1, u2;
-  std::memcpy(&u0, scales, 4);
-  std::memcpy(&u1, scales + 4, 4);
-  std::memcpy(&u2, scales + 8, 4);
-  const std::uint32_t sc_lo = u0 & 0x3f3f3f3fu;
-  const std::uint32_t sc_hi = (u2 & 0x0f0f0f0fu) | (((u0 >> 6) & 0x03030303u) << 4);
-  const std::uint32_t mn_lo = u1 & 0x3f3f3f3fu;
-  const std::uint32_t mn_hi = ((u2 >> 4) & 0x0f0f0f0fu) | (((u1 >> 6) & 0x03030303u) << 4);
-  return _mm_setr_epi32(static_cast<int>(sc_lo), static_cast<int>(sc_hi), static_cast<int>(mn_lo),
-                        static_cast<int>(mn_hi));
-}
-
 // Word indices broadcasting sub-block scales over 256-bit halves: 64 nibble bytes hold sub-blocks
 // (0, 2) in their low nibbles and (1, 3) in their high ones; the next 64 bytes (4, 6) and (5, 7).
 alignas(64) inline constexpr std::uint16_t kQ4_KScaleWords[4][32] = {
@@ -242,8 +204,8 @@ PHIAL_TARGET_AVX512 static inline float dot_q4_K(const std::byte* row, const voi
   __m512 acc = _mm512_setzero_ps();
   __m128 macc = _mm_setzero_ps();
   for (std::int64_t b = 0; b < nb; ++b) {
-    prefetch_ahead(reinterpret_cast<const std::byte*>(w + b), sizeof(kq4_K));
-    const __m128i sm = q4_K_scales_mins(w[b].scales);
+    prefetch_ahead<kPrefetchBytes>(reinterpret_cast<const std::byte*>(w + b), sizeof(kq4_K));
+    const __m128i sm = avx2::k_scales_mins(w[b].scales);
     // Σ_j m_j · (Σq over sub-block j): bsums of 16 -> sums of 32 by a horizontal add.
     const __m128i bs_lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a[b].bsums));
     const __m128i bs_hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a[b].bsums + 8));
@@ -305,7 +267,7 @@ PHIAL_TARGET_AVX512 static inline float dot_q6_K(const std::byte* row, const voi
   const __m512i si2 = _mm512_load_si512(kQ6_KScaleDwords[2]), si3 = _mm512_load_si512(kQ6_KScaleDwords[3]);
   __m512 acc = _mm512_setzero_ps();
   for (std::int64_t b = 0; b < nb; ++b) {
-    prefetch_ahead(reinterpret_cast<const std::byte*>(w + b), sizeof(kq6_K));
+    prefetch_ahead<kPrefetchBytes>(reinterpret_cast<const std::byte*>(w + b), sizeof(kq6_K));
     const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].scales));
     // Each scale in both words of its dword, for vpdpwssd's word pairs.
     const __m512i sc32 = _mm512_cvtepi8_epi32(sc8);
