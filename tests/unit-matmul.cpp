@@ -597,11 +597,17 @@ TEST_CASE("cpu feature detection is consistent", "[cpu]") {
   REQUIRE_FALSE(avx2.amx_bf16);
   const auto avx512 = phial::detail::apply_simd_override(f, "avx512");
   REQUIRE(avx512.has_avx512_vnni() == f.has_avx512_vnni());
+  REQUIRE_FALSE(avx512.has_avx512_vbmi_gfni());
   REQUIRE_FALSE(avx512.amx_tile);
   REQUIRE_FALSE(avx512.amx_bf16);
+  const auto avx512vbmi = phial::detail::apply_simd_override(f, "avx512vbmi");
+  REQUIRE(avx512vbmi.has_avx512_vbmi_gfni() == f.has_avx512_vbmi_gfni());
+  REQUIRE_FALSE(avx512vbmi.amx_tile);
+  if (f.has_avx512_vbmi_gfni()) REQUIRE(f.has_avx512_vnni());
   // The decode kernels' levels follow the features.
   const auto levels = pd::available_simd_levels();
   REQUIRE(levels.front() == pd::SimdLevel::scalar);
   REQUIRE(levels.back() == pd::best_simd_level());
-  REQUIRE((pd::best_simd_level() == pd::SimdLevel::avx512) == f.has_avx512_vnni());
+  REQUIRE((pd::best_simd_level() >= pd::SimdLevel::avx512) == f.has_avx512_vnni());
+  REQUIRE((pd::best_simd_level() == pd::SimdLevel::avx512vbmi) == f.has_avx512_vbmi_gfni());
 }

@@ -5,7 +5,8 @@
 // (the OS must save the wider registers, or the instructions fault).
 //
 // The environment variable PHIAL_SIMD forces a lower level: `scalar` (portable C++ only), `avx2`
-// (ignore AVX-512 and AMX) or `avx512` (ignore AMX). Tests use it to exercise every path on one machine.
+// (ignore AVX-512 and AMX), `avx512` (ignore AMX, VBMI and GFNI: a Cascade Lake's set) or `avx512vbmi`
+// (ignore AMX only). Tests use it to exercise every path on one machine.
 #pragma once
 #include <cstdlib>
 #include <cstring>
@@ -29,6 +30,8 @@ struct CpuFeatures {
   bool avx512vl = false;
   bool avx512_vnni = false;
   bool avx512_bf16 = false;
+  bool avx512_vbmi = false;
+  bool gfni = false;  // Galois-field affine byte transforms (with AVX-512 here: the zmm forms)
   bool avx_vnni = false;
   bool amx_tile = false;  // hardware + OS state support; Linux also needs arch_prctl(ARCH_REQ_XCOMP_PERM)
   bool amx_int8 = false;
@@ -41,6 +44,9 @@ struct CpuFeatures {
   bool has_avx512_vnni() const noexcept {
     return has_avx2_fma_f16c() && avx512f && avx512bw && avx512vl && avx512_vnni;
   }
+  // That plus VBMI (byte permutes) and GFNI: Ice Lake, Sapphire Rapids, Zen 4 and later; not Cascade
+  // Lake or Cooper Lake. The q4_0 decode kernel gathers its nibbles with them (ops/qdot_avx512.hpp).
+  bool has_avx512_vbmi_gfni() const noexcept { return has_avx512_vnni() && avx512_vbmi && gfni; }
   std::string describe() const {
     std::string s;
     auto add = [&](bool on, const char* name) {
@@ -57,6 +63,8 @@ struct CpuFeatures {
     add(avx512vl, "avx512vl");
     add(avx512_vnni, "avx512_vnni");
     add(avx512_bf16, "avx512_bf16");
+    add(avx512_vbmi, "avx512_vbmi");
+    add(gfni, "gfni");
     add(avx_vnni, "avx_vnni");
     add(amx_tile, "amx_tile");
     add(amx_int8, "amx_int8");
@@ -97,6 +105,8 @@ inline CpuFeatures detect_cpu_features_raw() noexcept {
     f.avx512bw = f.avx512f && ((b >> 30) & 1);
     f.avx512vl = f.avx512f && ((b >> 31) & 1);
     f.avx512_vnni = f.avx512f && ((c >> 11) & 1);
+    f.avx512_vbmi = f.avx512f && ((c >> 1) & 1);
+    f.gfni = f.avx && ((c >> 8) & 1);
     f.amx_bf16 = os_amx && ((d >> 22) & 1);
     f.amx_tile = os_amx && ((d >> 24) & 1);
     f.amx_int8 = os_amx && ((d >> 25) & 1);
@@ -111,7 +121,7 @@ inline CpuFeatures detect_cpu_features_raw() noexcept {
   return f;
 }
 
-// Applies PHIAL_SIMD (scalar | avx2 | avx512 | native) to the detected features.
+// Applies PHIAL_SIMD (scalar | avx2 | avx512 | avx512vbmi | native) to the detected features.
 inline CpuFeatures apply_simd_override(CpuFeatures f, const char* level) noexcept {
   if (level == nullptr || *level == '\0' || std::strcmp(level, "native") == 0) return f;
   if (std::strcmp(level, "scalar") == 0) return CpuFeatures{};
@@ -123,8 +133,13 @@ inline CpuFeatures apply_simd_override(CpuFeatures f, const char* level) noexcep
     g.f16c = f.f16c;
     return g;
   }
+  if (std::strcmp(level, "avx512vbmi") == 0) {
+    f.amx_tile = f.amx_int8 = f.amx_bf16 = false;
+    return f;
+  }
   if (std::strcmp(level, "avx512") == 0) {
     f.amx_tile = f.amx_int8 = f.amx_bf16 = false;
+    f.avx512_vbmi = f.gfni = false;
     return f;
   }
   return f;

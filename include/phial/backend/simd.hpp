@@ -1,8 +1,8 @@
 // phial/backend/simd.hpp - what SIMD kernels need to be compiled into a baseline x86-64 build.
 //
-// Kernels are marked PHIAL_TARGET_AVX2 (compiled for AVX2+FMA+F16C whatever the build's -march) or
-// PHIAL_TARGET_AVX512 (that plus AVX-512 F/BW/VL/VNNI), and are only called after cpu_features()
-// reported those extensions (see backend/cpu.hpp).
+// Kernels are marked PHIAL_TARGET_AVX2 (compiled for AVX2+FMA+F16C whatever the build's -march),
+// PHIAL_TARGET_AVX512 (that plus AVX-512 F/BW/VL/VNNI) or PHIAL_TARGET_AVX512_VBMI (plus VBMI and
+// GFNI), and are only called after cpu_features() reported those extensions (see backend/cpu.hpp).
 #pragma once
 #include <phial/backend/cpu.hpp>
 
@@ -12,10 +12,13 @@
 #  define PHIAL_TARGET_AVX2 __attribute__((target("avx2,fma,f16c")))
 #  define PHIAL_TARGET_AVX512 \
     __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
+#  define PHIAL_TARGET_AVX512_VBMI \
+    __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi,gfni")))
 #else
 #  define PHIAL_X86 0
 #  define PHIAL_TARGET_AVX2
 #  define PHIAL_TARGET_AVX512
+#  define PHIAL_TARGET_AVX512_VBMI
 #endif
 
 namespace phial::detail {
@@ -33,6 +36,15 @@ inline bool use_avx2() noexcept {
 inline bool use_avx512_vnni() noexcept {
 #if PHIAL_X86
   return cpu_features().has_avx512_vnni();
+#else
+  return false;
+#endif
+}
+
+// True when, on top of those, the VBMI + GFNI kernels may run.
+inline bool use_avx512_vbmi_gfni() noexcept {
+#if PHIAL_X86
+  return cpu_features().has_avx512_vbmi_gfni();
 #else
   return false;
 #endif

@@ -575,9 +575,11 @@ namespace detail {
 
 // Ordered: a level includes the ones below it (avx512 falls back to the AVX2 kernel for types that
 // have no AVX-512 one).
-enum class SimdLevel { scalar, avx2, avx512 };
+// avx512vbmi is avx512 plus VBMI and GFNI: the same kernels but q4_0's (qdot_avx512.hpp).
+enum class SimdLevel { scalar, avx2, avx512, avx512vbmi };
 
 inline SimdLevel best_simd_level() noexcept {
+  if (phial::detail::use_avx512_vbmi_gfni()) return SimdLevel::avx512vbmi;
   if (phial::detail::use_avx512_vnni()) return SimdLevel::avx512;
   return phial::detail::use_avx2() ? SimdLevel::avx2 : SimdLevel::scalar;
 }
@@ -587,6 +589,7 @@ inline std::vector<SimdLevel> available_simd_levels() {
   std::vector<SimdLevel> v{SimdLevel::scalar};
   if (phial::detail::use_avx2()) v.push_back(SimdLevel::avx2);
   if (phial::detail::use_avx512_vnni()) v.push_back(SimdLevel::avx512);
+  if (phial::detail::use_avx512_vbmi_gfni()) v.push_back(SimdLevel::avx512vbmi);
   return v;
 }
 
@@ -594,6 +597,7 @@ inline const char* simd_level_name(SimdLevel l) noexcept {
   switch (l) {
     case SimdLevel::avx2: return "avx2";
     case SimdLevel::avx512: return "avx512";
+    case SimdLevel::avx512vbmi: return "avx512vbmi";
     default: return "scalar";
   }
 }
@@ -659,7 +663,7 @@ inline RowDotKernel select_row_dot(TensorType type, SimdLevel level) {
   RowDotKernel k;
   k.type = type;
 #if PHIAL_X86
-  if (level == SimdLevel::avx512) {
+  if (level >= SimdLevel::avx512) {
     auto pick = [&](ActKind act, RowDotFn dot) {
       k.act = act;
       k.dot = dot;
@@ -667,7 +671,8 @@ inline RowDotKernel select_row_dot(TensorType type, SimdLevel level) {
       return k;
     };
     switch (type) {
-      case TensorType::Q4_0: return pick(ActKind::q8x4_q4_0, &avx512::dot_q4_0);
+      case TensorType::Q4_0:
+        return pick(ActKind::q8x4_q4_0, level == SimdLevel::avx512vbmi ? &avx512::dot_q4_0_vbmi : &avx512::dot_q4_0);
       case TensorType::Q8_0: return pick(ActKind::q8x2w_q8_0, &avx512::dot_q8_0);
       case TensorType::Q4_K: return pick(ActKind::q8k_q4_K, &avx512::dot_q4_K);
       case TensorType::Q6_K: return pick(ActKind::q8k, &avx512::dot_q6_K);
