@@ -24,9 +24,12 @@
 // 16-bit weights: f16 and bf16 keep their 1e-4 fidelity by splitting, not rounding. An f16 value
 // is exactly hi + lo with hi = bf16(w), lo = bf16(w - hi) (11 significant bits fit in 8 + 8), and
 // x = x_hi + x_lo within 2^-18·|x|; hi·x_hi + lo·x_hi + hi·x_lo then equals w·x within about 2^-17
-// relative (lo·x_lo, ≤ 2^-18, is dropped). bf16 weights need only w·x_hi + w·x_lo. The GEMM simply
-// runs over 3 (2) segments of K: [hi | lo | hi] against [x_hi | x_hi | x_lo]. 3× the work, still
-// 1.4-1.5× the sgemm path on Sapphire Rapids (bench-matmul --only gemm). f32 weights keep sgemm.
+// relative (lo·x_lo, ≤ 2^-18, is dropped). bf16 weights need only w·x_hi + w·x_lo. The weight tile
+// holds [hi | lo] (f16) or [w] (bf16) and the activations [x_hi | x_lo], each part a column segment
+// of pad32(K); each step of gemm_tile loads every part once and reuses it from its tile register for
+// the products that need it: 8 tile loads for f16's 12 multiplies, 6 for bf16's 8. (Laid out as 3
+// segments, [hi | lo | hi] against [x_hi | x_hi | x_lo], the loop loaded 12 tiles for 12 multiplies.)
+// f32 weights keep sgemm.
 //
 // Linux grants a process AMX state only on request (arch_prctl ARCH_REQ_XCOMP_PERM); amx_usable()
 // asks once and falls back (false) if refused. Included by matmul.hpp.
@@ -57,9 +60,12 @@ namespace phial::ops::detail::amx {
 inline constexpr std::int64_t kPad = 32;
 inline constexpr std::int64_t pad32(std::int64_t n) noexcept { return (n + kPad - 1) / kPad * kPad; }
 
-// How many bf16 products stand for one product w·x (see "16-bit weights" at the top): 1 for
-// quantized weights, 2 for bf16, 3 for f16. The GEMM runs over parts·pad32(K) columns.
-inline int split_parts(TensorType t) noexcept { return t == TensorType::F16 ? 3 : t == TensorType::BF16 ? 2 : 1; }
+// Column segments of pad32(K) in the weight tile ([hi | lo] for f16, else [w]) and in the
+// activations ([x_hi | x_lo] for 16-bit weights, else [x]); see "16-bit weights" at the top.
+inline int weight_parts(TensorType t) noexcept { return t == TensorType::F16 ? 2 : 1; }
+inline int act_parts(TensorType t) noexcept { return t == TensorType::F16 || t == TensorType::BF16 ? 2 : 1; }
+// How many bf16 products stand for one product w·x: 1 for quantized weights, 2 for bf16, 3 for f16.
+inline int split_products(TensorType t) noexcept { return t == TensorType::F16 ? 3 : t == TensorType::BF16 ? 2 : 1; }
 
 // The VNNI activation buffer's size in uint16 for T tokens of K, in `parts` parts.
 inline std::size_t act_words(std::int64_t T, std::int64_t K, int parts = 1) noexcept {
@@ -130,9 +136,8 @@ inline void for_each_chunk32(const float* x, std::int64_t n, Fn&& fn) {
 }
 
 // Tokens [t0, t1) (t0 a multiple of 16) of X (T, K) into the VNNI buffer `xb` (see the top), in
-// `parts` column segments of pad32(K): [x] for 1, [hi | lo] for 2, [hi | hi | lo] for 3 (the
-// weights' segments are [w | w] and [hi | lo | hi]). Tokens in [T, pad32(T)) are zero. `row` is
-// parts·pad32(K) words of scratch.
+// `parts` column segments of pad32(K): [x] for 1, [x_hi | x_lo] for 2. Tokens in [T, pad32(T)) are
+// zero. `row` is parts·pad32(K) words of scratch.
 inline void pack_act(const float* X, std::int64_t T, std::int64_t K, int parts, std::int64_t t0, std::int64_t t1,
                      std::uint16_t* xb, std::uint16_t* row) {
   const std::int64_t Kp = pad32(K), Kx = parts * Kp;
@@ -147,7 +152,6 @@ inline void pack_act(const float* X, std::int64_t T, std::int64_t K, int parts, 
         else
           split_bf16_32(x, row + 32 * c, lo + 32 * c);
       });
-      if (parts == 3) std::memcpy(row + Kp, row, static_cast<std::size_t>(Kp) * 2);
     }
     // (pair p of token t) -> group t/16, row p, word t%16
     std::uint32_t* dst = reinterpret_cast<std::uint32_t*>(xb) + (t / 16) * (Kx / 2) * 16 + (t % 16);
@@ -168,9 +172,9 @@ struct alignas(64) TileConfig {
 __attribute__((target("avx512f"))) inline __m512 i8_to_ps(__m128i v) { return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(v)); }
 __attribute__((target("avx512f"))) inline __m512 u8_to_ps(__m128i v) { return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(v)); }
 
-// Q4_0 and Q8_0 blocks and Q4_K sub-blocks are 32 columns, one tile row each: dequantized (d·(q - 8),
-// d·q: exact in f32; d·sc·q - dmin·m as dequant_row computes it) and rounded straight into place, in
-// one pass.
+// Q4_0 and Q8_0 blocks and Q4_K and Q6_K sub-blocks are 32 columns, one tile row each: dequantized
+// (d·(q - 8), d·q: exact in f32; d·sc·q - dmin·m as dequant_row computes it; (d·sc)·q, where d·sc is
+// exact) and rounded straight into place, in one pass.
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,f16c,avx2"))) inline bool pack_weight_row_fused(
     TensorType type, const std::byte* src, std::int64_t K, std::uint16_t* dst) {
   const std::int64_t steps = K / 32;
@@ -217,27 +221,53 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,f16c,avx2"))) inline
     }
     return true;
   }
+  if (type == TensorType::Q6_K && K % 256 == 0) {
+    // Per 128 columns: ql (64 bytes) holds the low 4 bits of columns 0..31 and 64..95 (low and high
+    // nibbles of ql[0..31]) and 32..63, 96..127 (of ql[32..63]); qh (32 bytes) the top 2 bits of all
+    // four runs of 32 (bits 0-1, 2-3, 4-5, 6-7); q - 32 is the signed value. 16 columns per scale.
+    const auto* b = reinterpret_cast<const kq6_K*>(src);
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x03), off = _mm256_set1_epi8(32);
+    for (std::int64_t i = 0; i < K / 256; ++i) {
+      const float d = _cvtsh_ss(b[i].d);
+      for (int h = 0; h < 2; ++h) {
+        const __m256i ql0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].ql + 64 * h));
+        const __m256i ql1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].ql + 64 * h + 32));
+        const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].qh + 32 * h));
+        const std::int8_t* sc = b[i].scales + 8 * h;
+        for (int j = 0; j < 4; ++j) {  // columns 32j..32j+31 of this half
+          const __m256i ql = j % 2 ? ql1 : ql0;
+          const __m256i lo4 = _mm256_and_si256(j < 2 ? ql : _mm256_srli_epi16(ql, 4), m4);
+          const __m256i hi2 = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * j), m2);
+          const __m256i q = _mm256_sub_epi8(_mm256_or_si256(lo4, _mm256_slli_epi16(hi2, 4)), off);
+          const __m512 d0 = _mm512_set1_ps(d * static_cast<float>(sc[2 * j]));
+          const __m512 d1 = _mm512_set1_ps(d * static_cast<float>(sc[2 * j + 1]));
+          store_bf16_32(_mm512_mul_ps(d0, i8_to_ps(_mm256_castsi256_si128(q))),
+                        _mm512_mul_ps(d1, i8_to_ps(_mm256_extracti128_si256(q, 1))), dst + (8 * i + 4 * h + j) * 512);
+        }
+      }
+    }
+    return true;
+  }
   return false;
 }
 
 // Row r of a weight tile (`src`: K values of `type`) into its tiled bf16 layout `wb` (see
-// gemm_tile), in split_parts(type) segments (see pack_act). `row` is K floats of scratch.
+// gemm_tile), in weight_parts(type) segments. `row` is K floats of scratch.
 inline void pack_weight_row(TensorType type, const std::byte* src, std::int64_t K, std::int64_t r, std::uint16_t* wb,
                             float* row) {
-  const int parts = split_parts(type);
+  const int parts = weight_parts(type);
   const std::int64_t steps = pad32(K) / 32;
   std::uint16_t* dst = wb + (r / 16) * parts * steps * 512 + (r % 16) * 32;
   if (parts == 1 && pack_weight_row_fused(type, src, K, dst)) return;
   for_each_chunk32(dequantize_rows_f32(type, src, 1, K, row), K, [&](std::int64_t s, const float* w) {
     if (parts == 1) {
-      to_bf16_32(w, dst + s * 512);
+      to_bf16_32(w, dst + s * 512);  // exact for bf16 weights
       return;
     }
     alignas(64) std::uint16_t hi[32], lo[32];
-    split_bf16_32(w, hi, lo);
+    split_bf16_32(w, hi, lo);  // exact for f16 weights
     std::memcpy(dst + s * 512, hi, 64);
-    std::memcpy(dst + (steps + s) * 512, parts == 3 ? lo : hi, 64);  // bf16 weights: lo = 0, w twice
-    if (parts == 3) std::memcpy(dst + (2 * steps + s) * 512, hi, 64);
+    std::memcpy(dst + (steps + s) * 512, lo, 64);
   });
 }
 
@@ -257,13 +287,19 @@ inline void zero_weight_rows(std::int64_t nr, std::int64_t Kx, std::uint16_t* wb
 inline constexpr std::size_t kAmxTokenChunkBytes = std::size_t{384} << 10;
 inline constexpr std::int64_t kAmxPrefetchSteps = 2;
 
-// Y[t][r] (r < nr, t < T, row stride ldy) for one weight tile against all tokens.
-//   wb   (pad32(nr)/16, Kp/32, 16, 32) bf16: tile (g, s) is 16 rows × 32 columns, 1 KiB contiguous
-//   xb   (pad32(T)/16, Kp/32, 16, 32) bf16 (the VNNI pairs of pack_act, in the same tile order)
+// Y[t][r] (r < nr, t < T, row stride ldy) for one weight tile against all tokens, the weights in WP
+// column segments of Kp = pad32(K) and the activations in XP (see "16-bit weights" at the top):
+//   wb   (pad32(nr)/16, WP·Kp/32, 16, 32) bf16: tile (g, s) is 16 rows × 32 columns, 1 KiB contiguous
+//   xb   (pad32(T)/16, XP·Kp/32, 16, 32) bf16 (the VNNI pairs of pack_act, in the same tile order)
 // Two row groups × two token groups per step: C tiles 0-3, A (weights) 4-5, B (tokens) 6-7.
-__attribute__((target("amx-tile,amx-bf16,avx512f"))) inline void gemm_tile(
+//   WP 1, XP 1 (quantized):  C += w·x
+//   WP 1, XP 2 (bf16):       C += w·x_hi; C += w·x_lo               (A loaded once)
+//   WP 2, XP 2 (f16):        C += lo·x_hi; C += hi·x_hi; C += hi·x_lo (each part loaded once)
+template <int WP, int XP>
+__attribute__((target("amx-tile,amx-bf16,avx512f"))) inline void gemm_tile_parts(
     const std::uint16_t* wb, std::int64_t nr, const std::uint16_t* xb, std::int64_t T, std::int64_t Kp, float* Y,
     std::int64_t ldy) {
+  static_assert((WP == 1 && XP == 1) || (WP == 1 && XP == 2) || (WP == 2 && XP == 2));
   TileConfig cfg;
   for (int i = 0; i < 8; ++i) {
     cfg.rows[i] = 16;
@@ -272,16 +308,18 @@ __attribute__((target("amx-tile,amx-bf16,avx512f"))) inline void gemm_tile(
   _tile_loadconfig(&cfg);
   __asm__ volatile("" ::: "memory");  // tile loads are asm without memory operands: finish wb/xb stores first
   const std::int64_t steps = Kp / 32, Gr = pad32(nr) / 16, Gt = pad32(T) / 16;
-  const std::int64_t chunk = std::max<std::int64_t>(2, static_cast<std::int64_t>(kAmxTokenChunkBytes / (32 * static_cast<std::size_t>(Kp))) / 2 * 2);  // token groups
+  const std::int64_t part = steps * 512;  // words from one segment's tile s to the next segment's
+  const std::int64_t chunk =
+      std::max<std::int64_t>(2, static_cast<std::int64_t>(kAmxTokenChunkBytes / (32 * static_cast<std::size_t>(XP * Kp))) / 2 * 2);  // token groups
   alignas(64) float c[4][16][16];
   for (std::int64_t gt0 = 0; gt0 < Gt; gt0 += chunk) {
     const std::int64_t gt1 = std::min(Gt, gt0 + chunk);
     for (std::int64_t gr = 0; gr < Gr; gr += 2) {
-      const std::uint16_t* a0 = wb + gr * steps * 512;
-      const std::uint16_t* a1 = a0 + steps * 512;
+      const std::uint16_t* a0 = wb + gr * WP * part;
+      const std::uint16_t* a1 = a0 + WP * part;
       for (std::int64_t gt = gt0; gt < gt1; gt += 2) {
-        const std::uint16_t* b0 = xb + gt * steps * 512;
-        const std::uint16_t* b1 = b0 + steps * 512;
+        const std::uint16_t* b0 = xb + gt * XP * part;
+        const std::uint16_t* b1 = b0 + XP * part;
         _tile_zero(0);
         _tile_zero(1);
         _tile_zero(2);
@@ -290,21 +328,49 @@ __attribute__((target("amx-tile,amx-bf16,avx512f"))) inline void gemm_tile(
           // The tile loads come from L2 and the next load of a tile register waits for the multiply
           // that reads it: fetching two steps ahead into L1 hides that latency (0.79 -> 0.94
           // TFLOP/s on one core, 128 rows × 512 tokens × 3072).
-          if (s + kAmxPrefetchSteps < steps)
+          if (s + kAmxPrefetchSteps < steps) {
+            const std::int64_t o = (s + kAmxPrefetchSteps) * 512;
             for (int l = 0; l < 512; l += 32) {  // 16 cache lines per 1 KiB tile
-              _mm_prefetch(reinterpret_cast<const char*>(a0 + (s + kAmxPrefetchSteps) * 512 + l), _MM_HINT_T0);
-              _mm_prefetch(reinterpret_cast<const char*>(a1 + (s + kAmxPrefetchSteps) * 512 + l), _MM_HINT_T0);
-              _mm_prefetch(reinterpret_cast<const char*>(b0 + (s + kAmxPrefetchSteps) * 512 + l), _MM_HINT_T0);
-              _mm_prefetch(reinterpret_cast<const char*>(b1 + (s + kAmxPrefetchSteps) * 512 + l), _MM_HINT_T0);
+              for (int p = 0; p < WP; ++p) {
+                _mm_prefetch(reinterpret_cast<const char*>(a0 + p * part + o + l), _MM_HINT_T0);
+                _mm_prefetch(reinterpret_cast<const char*>(a1 + p * part + o + l), _MM_HINT_T0);
+              }
+              for (int p = 0; p < XP; ++p) {
+                _mm_prefetch(reinterpret_cast<const char*>(b0 + p * part + o + l), _MM_HINT_T0);
+                _mm_prefetch(reinterpret_cast<const char*>(b1 + p * part + o + l), _MM_HINT_T0);
+              }
             }
-          _tile_loadd(4, a0 + s * 512, 64);
-          _tile_loadd(5, a1 + s * 512, 64);
-          _tile_loadd(6, b0 + s * 512, 64);
-          _tile_loadd(7, b1 + s * 512, 64);
+          }
+          const std::int64_t o = s * 512;
+          if constexpr (WP == 2) {  // lo·x_hi first, so that hi stays loaded for both of its products
+            _tile_loadd(6, b0 + o, 64);  // x_hi
+            _tile_loadd(7, b1 + o, 64);
+            _tile_loadd(4, a0 + part + o, 64);  // lo
+            _tile_loadd(5, a1 + part + o, 64);
+            _tile_dpbf16ps(0, 4, 6);
+            _tile_dpbf16ps(1, 4, 7);
+            _tile_dpbf16ps(2, 5, 6);
+            _tile_dpbf16ps(3, 5, 7);
+            _tile_loadd(4, a0 + o, 64);  // hi
+            _tile_loadd(5, a1 + o, 64);
+          } else {
+            _tile_loadd(4, a0 + o, 64);  // w
+            _tile_loadd(5, a1 + o, 64);
+            _tile_loadd(6, b0 + o, 64);  // x, or x_hi
+            _tile_loadd(7, b1 + o, 64);
+          }
           _tile_dpbf16ps(0, 4, 6);
           _tile_dpbf16ps(1, 4, 7);
           _tile_dpbf16ps(2, 5, 6);
           _tile_dpbf16ps(3, 5, 7);
+          if constexpr (XP == 2) {
+            _tile_loadd(6, b0 + part + o, 64);  // x_lo
+            _tile_loadd(7, b1 + part + o, 64);
+            _tile_dpbf16ps(0, 4, 6);
+            _tile_dpbf16ps(1, 4, 7);
+            _tile_dpbf16ps(2, 5, 6);
+            _tile_dpbf16ps(3, 5, 7);
+          }
         }
         _tile_stored(0, c[0], 64);
         _tile_stored(1, c[1], 64);
@@ -326,6 +392,14 @@ __attribute__((target("amx-tile,amx-bf16,avx512f"))) inline void gemm_tile(
     }
   }
   _tile_release();
+}
+
+// gemm_tile_parts for a weight type's parts.
+inline void gemm_tile(TensorType type, const std::uint16_t* wb, std::int64_t nr, const std::uint16_t* xb,
+                      std::int64_t T, std::int64_t Kp, float* Y, std::int64_t ldy) {
+  if (weight_parts(type) == 2) return gemm_tile_parts<2, 2>(wb, nr, xb, T, Kp, Y, ldy);
+  if (act_parts(type) == 2) return gemm_tile_parts<1, 2>(wb, nr, xb, T, Kp, Y, ldy);
+  gemm_tile_parts<1, 1>(wb, nr, xb, T, Kp, Y, ldy);
 }
 
 #if defined(__GNUC__) && !defined(__clang__)

@@ -198,30 +198,31 @@ inline void matmul_qgemm(const TensorView& W, const float* X, std::int64_t n_tok
 inline void matmul_amx(const TensorView& W, const float* X, std::int64_t n_tokens, float* Y, ThreadPool& pool) {
   const std::int64_t K = W.ne[0];
   const std::int64_t N = W.rows();
-  const int parts = amx::split_parts(W.type);
-  const std::int64_t Kx = parts * amx::pad32(K);  // the GEMM's columns: `parts` segments of pad32(K)
-  thread_local std::vector<std::uint16_t> act_buf;  // (pad32(n_tokens)/16, Kx/2, 16, 2)
-  act_buf.resize(amx::act_words(n_tokens, K, parts));
+  const std::int64_t Kp = amx::pad32(K);
+  const int xparts = amx::act_parts(W.type), wparts = amx::weight_parts(W.type);
+  thread_local std::vector<std::uint16_t> act_buf;  // (pad32(n_tokens)/16, xparts·Kp/2, 16, 2)
+  act_buf.resize(amx::act_words(n_tokens, K, xparts));
   std::uint16_t* const xb = act_buf.data();  // a plain pointer: see matmul_qgemm
   pool.parallel_for(amx::pad32(n_tokens) / 16, [&](std::int64_t g0, std::int64_t g1) {
     thread_local std::vector<std::uint16_t> row;
-    row.resize(static_cast<std::size_t>(Kx));
-    amx::pack_act(X, n_tokens, K, parts, 16 * g0, 16 * g1, xb, row.data());
+    row.resize(static_cast<std::size_t>(xparts * Kp));
+    amx::pack_act(X, n_tokens, K, xparts, 16 * g0, 16 * g1, xb, row.data());
   });
-  std::int64_t tile_rows = static_cast<std::int64_t>(kAmxTileBytes / (2 * static_cast<std::size_t>(Kx)));
+  const std::int64_t Kw = wparts * Kp;  // the weight tile's columns
+  std::int64_t tile_rows = static_cast<std::int64_t>(kAmxTileBytes / (2 * static_cast<std::size_t>(Kw)));
   tile_rows = std::clamp<std::int64_t>(tile_rows / amx::kPad * amx::kPad, amx::kPad, 512);
   const std::int64_t n_tiles = (N + tile_rows - 1) / tile_rows;
   pool.parallel_for(n_tiles, [&](std::int64_t i0, std::int64_t i1) {
-    thread_local std::vector<std::uint16_t> wb;   // (pad32(tile_rows)/16, Kx/32, 16, 32)
+    thread_local std::vector<std::uint16_t> wb;   // (pad32(tile_rows)/16, Kw/32, 16, 32)
     thread_local std::vector<float> row;          // (K)
-    wb.resize(static_cast<std::size_t>(amx::pad32(tile_rows) * Kx));
+    wb.resize(static_cast<std::size_t>(amx::pad32(tile_rows) * Kw));
     row.resize(static_cast<std::size_t>(K));
     for (std::int64_t i = i0; i < i1; ++i) {
       const std::int64_t r0 = i * tile_rows;
       const std::int64_t nr = std::min(tile_rows, N - r0);
       for (std::int64_t r = 0; r < nr; ++r) amx::pack_weight_row(W.type, W.row(r0 + r), K, r, wb.data(), row.data());
-      amx::zero_weight_rows(nr, Kx, wb.data());
-      amx::gemm_tile(wb.data(), nr, xb, n_tokens, Kx, Y + r0, N);
+      amx::zero_weight_rows(nr, Kw, wb.data());
+      amx::gemm_tile(W.type, wb.data(), nr, xb, n_tokens, Kp, Y + r0, N);
     }
   });
 }
