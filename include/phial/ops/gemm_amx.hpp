@@ -287,6 +287,15 @@ inline void zero_weight_rows(std::int64_t nr, std::int64_t Kx, std::uint16_t* wb
 inline constexpr std::size_t kAmxTokenChunkBytes = std::size_t{384} << 10;
 inline constexpr std::int64_t kAmxPrefetchSteps = 2;
 
+// C tiles 0-3 += A tiles 4-5 · B tiles 6-7: two row groups × two token groups (C tile 2·i + j is
+// row group i, token group j).
+__attribute__((target("amx-tile,amx-bf16"), always_inline)) inline void tile_dp_2x2() {
+  _tile_dpbf16ps(0, 4, 6);
+  _tile_dpbf16ps(1, 4, 7);
+  _tile_dpbf16ps(2, 5, 6);
+  _tile_dpbf16ps(3, 5, 7);
+}
+
 // Y[t][r] (r < nr, t < T, row stride ldy) for one weight tile against all tokens, the weights in WP
 // column segments of Kp = pad32(K) and the activations in XP (see "16-bit weights" at the top):
 //   wb   (pad32(nr)/16, WP·Kp/32, 16, 32) bf16: tile (g, s) is 16 rows × 32 columns, 1 KiB contiguous
@@ -347,10 +356,7 @@ __attribute__((target("amx-tile,amx-bf16,avx512f"))) inline void gemm_tile_parts
             _tile_loadd(7, b1 + o, 64);
             _tile_loadd(4, a0 + part + o, 64);  // lo
             _tile_loadd(5, a1 + part + o, 64);
-            _tile_dpbf16ps(0, 4, 6);
-            _tile_dpbf16ps(1, 4, 7);
-            _tile_dpbf16ps(2, 5, 6);
-            _tile_dpbf16ps(3, 5, 7);
+            tile_dp_2x2();
             _tile_loadd(4, a0 + o, 64);  // hi
             _tile_loadd(5, a1 + o, 64);
           } else {
@@ -359,17 +365,11 @@ __attribute__((target("amx-tile,amx-bf16,avx512f"))) inline void gemm_tile_parts
             _tile_loadd(6, b0 + o, 64);  // x, or x_hi
             _tile_loadd(7, b1 + o, 64);
           }
-          _tile_dpbf16ps(0, 4, 6);
-          _tile_dpbf16ps(1, 4, 7);
-          _tile_dpbf16ps(2, 5, 6);
-          _tile_dpbf16ps(3, 5, 7);
+          tile_dp_2x2();
           if constexpr (XP == 2) {
             _tile_loadd(6, b0 + part + o, 64);  // x_lo
             _tile_loadd(7, b1 + part + o, 64);
-            _tile_dpbf16ps(0, 4, 6);
-            _tile_dpbf16ps(1, 4, 7);
-            _tile_dpbf16ps(2, 5, 6);
-            _tile_dpbf16ps(3, 5, 7);
+            tile_dp_2x2();
           }
         }
         _tile_stored(0, c[0], 64);

@@ -170,6 +170,9 @@ PHIAL_TARGET_AVX512_VBMI static inline __m512 q4_0_group_vbmi(__m512i A, __m512i
   return _mm512_fmadd_ps(dw, f, acc);
 }
 
+// dot_q4_0's loop, repeated rather than shared as a template over the group function: the loop must
+// carry each group's target attribute (GCC does not inline a callee with more ISA than its caller),
+// and attributes cannot be template parameters.
 PHIAL_TARGET_AVX512_VBMI static inline float dot_q4_0_vbmi(const std::byte* row, const void* act, std::int64_t K) {
   constexpr std::int64_t kG = 4 * static_cast<std::int64_t>(sizeof(kq4_0));  // 72 bytes
   const ActQ8x4* a = static_cast<const ActQ8x4*>(act);
