@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <vector>
 
+#include <phial/backend/aligned.hpp>
 #include <phial/backend/thread_pool.hpp>
 #include <phial/config.hpp>
 #include <phial/model/config.hpp>
@@ -49,12 +50,12 @@ struct ForwardModel {
 // executor's max_batch), so resident memory is weights + KV cache + this.
 struct ForwardScratch {
   std::int64_t tokens = 0;   // capacity in tokens of the buffers below
-  std::vector<float> x;      // (T, H)      residual stream
-  std::vector<float> h;      // (T, H)      normed input of a block / output of o_proj and down_proj
-  std::vector<float> qkv;    // (T, qkv_dim) rows Q | K | V; Q and K rotated in place
-  std::vector<float> attn;   // (T, nH*hd)  attention output, heads concatenated
-  std::vector<float> gate_up;  // (T, 2I)   rows gate | up
-  std::vector<float> act;    // (T, I)      up * silu(gate)
+  AlignedVector<float> x;      // (T, H)      residual stream
+  AlignedVector<float> h;      // (T, H)      normed input of a block / output of o_proj and down_proj
+  AlignedVector<float> qkv;    // (T, qkv_dim) rows Q | K | V; Q and K rotated in place
+  AlignedVector<float> attn;   // (T, nH*hd)  attention output, heads concatenated
+  AlignedVector<float> gate_up;  // (T, 2I)   rows gate | up
+  AlignedVector<float> act;    // (T, I)      up * silu(gate)
   std::vector<float> cos;    // (T, rotary_dim/2) already times mscale
   std::vector<float> sin;    // (T, rotary_dim/2)
 

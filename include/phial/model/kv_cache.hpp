@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 
+#include <phial/backend/aligned.hpp>
 #include <phial/config.hpp>
 #include <phial/error.hpp>
 #include <phial/ops/quant.hpp>
@@ -30,9 +31,9 @@ class KvCache {
     if (capacity <= 0) throw InvalidArgument("KV cache: capacity must be positive, got " + std::to_string(capacity));
     const std::size_t n = elements();
     if (f16_) {
-      half_ = std::unique_ptr<std::uint16_t[]>(new std::uint16_t[n]);
+      half_ = detail::make_aligned_array<std::uint16_t>(n);
     } else {
-      f32_ = std::unique_ptr<float[]>(new float[n]);
+      f32_ = detail::make_aligned_array<float>(n);
     }
   }
 
@@ -85,8 +86,8 @@ class KvCache {
   int n_layers_ = 0, n_kv_heads_ = 0, head_dim_ = 0;
   std::int64_t capacity_ = 0;
   bool f16_ = false;
-  std::unique_ptr<float[]> f32_;
-  std::unique_ptr<std::uint16_t[]> half_;
+  detail::AlignedArray<float> f32_;  // cache-line aligned: attention loads rows of head_dim
+  detail::AlignedArray<std::uint16_t> half_;
 };
 
 }  // namespace phial

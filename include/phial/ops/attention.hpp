@@ -25,6 +25,7 @@
 #include <type_traits>
 #include <vector>
 
+#include <phial/backend/aligned.hpp>
 #include <phial/backend/cpu.hpp>
 #include <phial/backend/simd.hpp>
 #include <phial/config.hpp>
@@ -253,7 +254,7 @@ void attend_tile_impl(const float* q, std::int64_t nq, const std::int64_t* qpos,
   const phial::detail::FlushSubnormals flush;
   constexpr int kB = kAttentionTileKeys;
   const int hd = head_dim;
-  thread_local std::vector<float> s_buf, kf, vf, m_buf, l_buf;  // this thread's scratch
+  thread_local phial::detail::AlignedVector<float> s_buf, kf, vf, m_buf, l_buf;  // this thread's scratch
   s_buf.resize(static_cast<std::size_t>(nq * kB));
   m_buf.assign(static_cast<std::size_t>(nq), -std::numeric_limits<float>::infinity());
   l_buf.assign(static_cast<std::size_t>(nq), 0.0f);

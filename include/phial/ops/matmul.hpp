@@ -30,6 +30,7 @@
 #include <type_traits>
 #include <vector>
 
+#include <phial/backend/aligned.hpp>
 #include <phial/backend/cpu.hpp>
 #include <phial/backend/thread_pool.hpp>
 #include <phial/config.hpp>
@@ -102,7 +103,7 @@ inline void matmul_gemv(const TensorView& W, const float* X, std::int64_t n_toke
   // quantized weights); f32 activations are used in place.
   const std::size_t act_stride = act_row_bytes(kernel.act, K);  // bytes per token
   const std::byte* act = reinterpret_cast<const std::byte*>(X);
-  thread_local std::vector<std::byte> act_q;  // (n_tokens, act_stride)
+  thread_local phial::detail::AlignedVector<std::byte> act_q;  // (n_tokens, act_stride)
   if (kernel.quantize != nullptr) {
     act_q.resize(act_stride * static_cast<std::size_t>(n_tokens));
     for (std::int64_t t = 0; t < n_tokens; ++t)
@@ -133,7 +134,7 @@ inline void matmul_gemm(const TensorView& W, const float* X, std::int64_t n_toke
   const std::int64_t N = W.rows();
   const std::int64_t n_tiles = (N + tile_rows - 1) / tile_rows;
   pool.parallel_for(n_tiles, [&](std::int64_t t0, std::int64_t t1) {  // tiles are handed out one by one
-    thread_local std::vector<float> tile;  // (tile_rows, K)
+    thread_local phial::detail::AlignedVector<float> tile;  // (tile_rows, K)
     tile.resize(static_cast<std::size_t>(tile_rows * K));
     for (std::int64_t t = t0; t < t1; ++t) {
       const std::int64_t r0 = t * tile_rows;
@@ -156,7 +157,7 @@ inline void matmul_qgemm(const TensorView& W, const float* X, std::int64_t n_tok
   const std::int64_t nb = K / 32;
   // The caller's buffer, named through a plain pointer: inside the pool's lambdas a thread_local
   // name would denote the worker's own (empty) instance.
-  thread_local std::vector<ActQ8> act_buf;  // (n_tokens, nb)
+  thread_local phial::detail::AlignedVector<ActQ8> act_buf;  // (n_tokens, nb)
   act_buf.resize(static_cast<std::size_t>(n_tokens * nb));
   ActQ8* const act = act_buf.data();
   const bool q6 = W.type == TensorType::Q6_K;
@@ -174,7 +175,7 @@ inline void matmul_qgemm(const TensorView& W, const float* X, std::int64_t n_tok
     tile_rows = std::clamp<std::int64_t>(tile_rows / 16 * 16, 16, 512);
     const std::int64_t n_tiles = (N + tile_rows - 1) / tile_rows;
     pool.parallel_for(n_tiles, [&](std::int64_t i0, std::int64_t i1) {
-      thread_local std::vector<Block> packed;  // (tile_rows / 8, nb)
+      thread_local phial::detail::AlignedVector<Block> packed;  // (tile_rows / 8, nb)
       packed.resize(static_cast<std::size_t>((tile_rows + 7) / 8 * nb));
       for (std::int64_t i = i0; i < i1; ++i) {
         const std::int64_t r0 = i * tile_rows;
@@ -200,11 +201,11 @@ inline void matmul_amx(const TensorView& W, const float* X, std::int64_t n_token
   const std::int64_t N = W.rows();
   const std::int64_t Kp = amx::pad32(K);
   const int xparts = amx::act_parts(W.type), wparts = amx::weight_parts(W.type);
-  thread_local std::vector<std::uint16_t> act_buf;  // (pad32(n_tokens)/16, xparts·Kp/2, 16, 2)
+  thread_local phial::detail::AlignedVector<std::uint16_t> act_buf;  // (pad32(n_tokens)/16, xparts·Kp/2, 16, 2)
   act_buf.resize(amx::act_words(n_tokens, K, xparts));
   std::uint16_t* const xb = act_buf.data();  // a plain pointer: see matmul_qgemm
   pool.parallel_for(amx::pad32(n_tokens) / 16, [&](std::int64_t g0, std::int64_t g1) {
-    thread_local std::vector<std::uint16_t> row;
+    thread_local phial::detail::AlignedVector<std::uint16_t> row;
     row.resize(static_cast<std::size_t>(xparts * Kp));
     amx::pack_act(X, n_tokens, K, xparts, 16 * g0, 16 * g1, xb, row.data());
   });
@@ -213,8 +214,8 @@ inline void matmul_amx(const TensorView& W, const float* X, std::int64_t n_token
   tile_rows = std::clamp<std::int64_t>(tile_rows / amx::kPad * amx::kPad, amx::kPad, 512);
   const std::int64_t n_tiles = (N + tile_rows - 1) / tile_rows;
   pool.parallel_for(n_tiles, [&](std::int64_t i0, std::int64_t i1) {
-    thread_local std::vector<std::uint16_t> wb;   // (pad32(tile_rows)/16, Kw/32, 16, 32)
-    thread_local std::vector<float> row;          // (K)
+    thread_local phial::detail::AlignedVector<std::uint16_t> wb;   // (pad32(tile_rows)/16, Kw/32, 16, 32)
+    thread_local phial::detail::AlignedVector<float> row;          // (K)
     wb.resize(static_cast<std::size_t>(amx::pad32(tile_rows) * Kw));
     row.resize(static_cast<std::size_t>(K));
     for (std::int64_t i = i0; i < i1; ++i) {

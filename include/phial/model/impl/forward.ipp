@@ -186,7 +186,7 @@ PHIAL_INLINE void forward(const ForwardModel& m, ThreadPool& pool, KvCache& cach
       // and values stay in the thread's L2), heaviest (latest) tiles first for the load balance.
       const std::int64_t n_tiles = (T + kAttentionTileTokens - 1) / kAttentionTileTokens;
       pool.parallel_for(m.n_kv_heads * n_tiles, [&](std::int64_t begin, std::int64_t end) {
-        thread_local std::vector<float> q_tile, out_tile;  // (tile tokens · group, hd)
+        thread_local AlignedVector<float> q_tile, out_tile;  // (tile tokens · group, hd)
         thread_local std::vector<std::int64_t> q_pos;      // (tile tokens · group)
         for (std::int64_t i = begin; i < end; ++i) {
           const int kv_head = int(i / n_tiles);
