@@ -5,6 +5,8 @@
 #include <random>
 #include <vector>
 
+#include <phial/backend/aligned.hpp>
+#include <phial/model/kv_cache.hpp>
 #include <phial/ops/activation.hpp>
 #include <phial/ops/attention.hpp>
 #include <phial/ops/norm.hpp>
@@ -312,4 +314,37 @@ TEST_CASE("FlushSubnormals flushes on this thread while alive and restores the c
   }
   const float after = tiny / 16.0f;
   REQUIRE(after == before);
+}
+
+TEST_CASE("aligned buffers and the KV cache start on a cache line") {
+  auto on_line = [](const void* p) { return reinterpret_cast<std::uintptr_t>(p) % phial::detail::kCacheLine == 0; };
+  SECTION("AlignedVector, through growth, of every element size the kernels use") {
+    phial::detail::AlignedVector<std::byte> b;
+    phial::detail::AlignedVector<std::uint16_t> h;
+    phial::detail::AlignedVector<float> f;
+    for (std::size_t n : {1, 3, 17, 100, 4097, 200000}) {
+      b.resize(n);
+      h.resize(n);
+      f.resize(n);
+      CHECK(on_line(b.data()));
+      CHECK(on_line(h.data()));
+      CHECK(on_line(f.data()));
+    }
+    f.assign(5, 2.0f);  // values survive like a std::vector's
+    CHECK(f == phial::detail::AlignedVector<float>(5, 2.0f));
+  }
+  SECTION("make_aligned_array") {
+    for (std::size_t n : {std::size_t{1}, std::size_t{7}, std::size_t{1000}, std::size_t{1} << 20}) {
+      auto a = phial::detail::make_aligned_array<float>(n);
+      CHECK(on_line(a.get()));
+      a[n - 1] = 1.0f;
+    }
+  }
+  SECTION("KvCache, f32 and f16: the first head of every layer") {
+    for (bool f16 : {false, true}) {
+      phial::KvCache cache(3, 2, 128, 33, f16);
+      for (int l = 0; l < 3; ++l)
+        CHECK(on_line(f16 ? static_cast<const void*>(cache.keys_f16(l, 0)) : static_cast<const void*>(cache.keys_f32(l, 0))));
+    }
+  }
 }

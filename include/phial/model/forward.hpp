@@ -49,15 +49,16 @@ struct ForwardModel {
 // Activation buffers of one session, grown to the largest chunk it has evaluated (bounded by the
 // executor's max_batch), so resident memory is weights + KV cache + this.
 struct ForwardScratch {
-  std::int64_t tokens = 0;   // capacity in tokens of the buffers below
-  AlignedVector<float> x;      // (T, H)      residual stream
-  AlignedVector<float> h;      // (T, H)      normed input of a block / output of o_proj and down_proj
-  AlignedVector<float> qkv;    // (T, qkv_dim) rows Q | K | V; Q and K rotated in place
-  AlignedVector<float> attn;   // (T, nH*hd)  attention output, heads concatenated
-  AlignedVector<float> gate_up;  // (T, 2I)   rows gate | up
-  AlignedVector<float> act;    // (T, I)      up * silu(gate)
-  std::vector<float> cos;    // (T, rotary_dim/2) already times mscale
-  std::vector<float> sin;    // (T, rotary_dim/2)
+  // The buffers the kernels read start on a cache line (backend/aligned.hpp).
+  std::int64_t tokens = 0;        // capacity in tokens of the buffers below
+  AlignedVector<float> x;         // (T, H)       residual stream
+  AlignedVector<float> h;         // (T, H)       normed input of a block / output of o_proj and down_proj
+  AlignedVector<float> qkv;       // (T, qkv_dim) rows Q | K | V; Q and K rotated in place
+  AlignedVector<float> attn;      // (T, nH*hd)   attention output, heads concatenated
+  AlignedVector<float> gate_up;   // (T, 2I)      rows gate | up
+  AlignedVector<float> act;       // (T, I)       up * silu(gate)
+  std::vector<float> cos;         // (T, rotary_dim/2) already times mscale
+  std::vector<float> sin;         // (T, rotary_dim/2)
 
   void reserve(const ForwardModel& m, std::int64_t n_tokens);
 };
