@@ -424,7 +424,7 @@ TEST_CASE("ops::matmul: decode and prefill paths, 1 and 2 threads, all types", "
               // The AMX one rounds both operands to bf16 (relative error <= 2^-9 each), or for 16-bit
               // weights splits them into bf16 pairs (about 2^-17, see split_bound).
               if (gemm && amx_gemm)
-                ref.tol += pd::amx::split_products(type) > 1 ? split_bound(wr, x, K) : bf16_rounding_bound(wr, x, K);
+                ref.tol += pd::amx::act_parts(type) > 1 ? split_bound(wr, x, K) : bf16_rounding_bound(wr, x, K);
               const float got = Y[static_cast<std::size_t>(t * N + r)];
               INFO("type " << phial::tensor_type_info(type).name << " T " << T << " t " << t << " r " << r
                            << " threads " << threads << " int8 gemm " << int8_gemm << " amx gemm " << amx_gemm
@@ -546,7 +546,7 @@ TEST_CASE("ops::matmul: the AMX bf16 prefill GEMM is exact up to f32 summation, 
       for (std::int64_t r = 0; r < N; ++r) {
         auto wr = dequant_ref(type, view.row(r), K);
         for (std::int64_t t = 0; t < T; ++t) {
-          const bool split = pd::amx::split_products(type) > 1;
+          const bool split = pd::amx::act_parts(type) > 1;
           double exact = 0, abs_p = 0;
           for (std::int64_t i = 0; i < K; ++i) {
             const float w1 = wr[static_cast<std::size_t>(i)], x1 = X[static_cast<std::size_t>(t * K + i)];

@@ -55,8 +55,7 @@ using AlignedArray = std::unique_ptr<T[], AlignedDelete>;
 template <class T>
 AlignedArray<T> make_aligned_array(std::size_t n) {
   static_assert(std::is_trivially_default_constructible_v<T> && std::is_trivially_destructible_v<T>);
-  if (n > static_cast<std::size_t>(-1) / sizeof(T)) throw std::bad_array_new_length();
-  return AlignedArray<T>(static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t{kCacheLine})));
+  return AlignedArray<T>(AlignedAllocator<T>().allocate(n));
 }
 
 }  // namespace phial::detail

@@ -64,8 +64,6 @@ inline constexpr std::int64_t pad32(std::int64_t n) noexcept { return (n + kPad 
 // activations ([x_hi | x_lo] for 16-bit weights, else [x]); see "16-bit weights" at the top.
 inline int weight_parts(TensorType t) noexcept { return t == TensorType::F16 ? 2 : 1; }
 inline int act_parts(TensorType t) noexcept { return t == TensorType::F16 || t == TensorType::BF16 ? 2 : 1; }
-// How many bf16 products stand for one product w·x: 1 for quantized weights, 2 for bf16, 3 for f16.
-inline int split_products(TensorType t) noexcept { return t == TensorType::F16 ? 3 : t == TensorType::BF16 ? 2 : 1; }
 
 // The VNNI activation buffer's size in uint16 for T tokens of K, in `parts` parts.
 inline std::size_t act_words(std::int64_t T, std::int64_t K, int parts = 1) noexcept {
@@ -222,23 +220,18 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,f16c,avx2"))) inline
     return true;
   }
   if (type == TensorType::Q6_K && K % 256 == 0) {
-    // Per 128 columns: ql (64 bytes) holds the low 4 bits of columns 0..31 and 64..95 (low and high
-    // nibbles of ql[0..31]) and 32..63, 96..127 (of ql[32..63]); qh (32 bytes) the top 2 bits of all
-    // four runs of 32 (bits 0-1, 2-3, 4-5, 6-7); q - 32 is the signed value. 16 columns per scale.
+    // Per half-block of 128 columns, avx2::unpack_q6_K_half gives the 6-bit values u (q = u - 32)
+    // 32 columns per register; 16 columns per scale.
     const auto* b = reinterpret_cast<const kq6_K*>(src);
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x03), off = _mm256_set1_epi8(32);
+    const __m256i off = _mm256_set1_epi8(32);
     for (std::int64_t i = 0; i < K / 256; ++i) {
       const float d = _cvtsh_ss(b[i].d);
       for (int h = 0; h < 2; ++h) {
-        const __m256i ql0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].ql + 64 * h));
-        const __m256i ql1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].ql + 64 * h + 32));
-        const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].qh + 32 * h));
+        __m256i u[4];
+        avx2::unpack_q6_K_half(b[i].ql + 64 * h, b[i].qh + 32 * h, u);
         const std::int8_t* sc = b[i].scales + 8 * h;
         for (int j = 0; j < 4; ++j) {  // columns 32j..32j+31 of this half
-          const __m256i ql = j % 2 ? ql1 : ql0;
-          const __m256i lo4 = _mm256_and_si256(j < 2 ? ql : _mm256_srli_epi16(ql, 4), m4);
-          const __m256i hi2 = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * j), m2);
-          const __m256i q = _mm256_sub_epi8(_mm256_or_si256(lo4, _mm256_slli_epi16(hi2, 4)), off);
+          const __m256i q = _mm256_sub_epi8(u[j], off);
           const __m512 d0 = _mm512_set1_ps(d * static_cast<float>(sc[2 * j]));
           const __m512 d1 = _mm512_set1_ps(d * static_cast<float>(sc[2 * j + 1]));
           store_bf16_32(_mm512_mul_ps(d0, i8_to_ps(_mm256_castsi256_si128(q))),
